@@ -1,0 +1,34 @@
+"""Configuration's one home: defaults here, overridden by POLICY_SEARCH_* environment variables and CLI options."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "POLICY_SEARCH_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    seeds: Path = Path("seeds")
+    index: Path = Path("index")
+    reindex_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+def settings_from_env(**overrides: object) -> Settings:
+    """Defaults, then environment variables, then explicit non-None overrides (CLI options)."""
+    env = os.environ
+    values: dict[str, object] = {
+        "seeds": Path(env.get(ENV_PREFIX + "SEEDS", "seeds")),
+        "index": Path(env.get(ENV_PREFIX + "INDEX", "index")),
+        "reindex_token": env.get(ENV_PREFIX + "REINDEX_TOKEN") or None,
+        "host": env.get(ENV_PREFIX + "HOST", "127.0.0.1"),
+        "port": int(env.get(ENV_PREFIX + "PORT", "8000")),
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = Path(value) if key in ("seeds", "index") else value
+    return Settings(**values)  # type: ignore[arg-type]

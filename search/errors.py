@@ -1,0 +1,34 @@
+"""The one exception hierarchy of the library; messages speak of the user's input."""
+
+
+class SearchError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class IngestError(SearchError):
+    """A file could not be read or parsed at all."""
+
+
+class IndexUnavailable(SearchError):
+    """The index is missing, locked or unusable."""
+
+
+class IndexMissing(IndexUnavailable):
+    """No index exists at the configured location."""
+
+
+class IndexLocked(IndexUnavailable):
+    """Another writer holds the index lock."""
+
+
+class InvalidParameter(SearchError):
+    """A search parameter has a value we cannot use; `parameter` names it."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+class DocumentNotFound(SearchError):
+    """No record has the requested id."""
