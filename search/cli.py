@@ -1,0 +1,200 @@
+"""The `policy-search` command: a thin layer that calls the library and reports its errors."""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import settings_from_env
+from .errors import SearchError
+from .indexer import update_index
+from .query import SearchIndex, SearchRequest
+
+PATH = click.Path(path_type=Path, file_okay=False)
+
+
+def _progress_bar():
+    """A progress callback for long runs, drawn only on a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, name: str) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+@click.group()
+@click.version_option(package_name="policy-search")
+def main() -> None:
+    """Full-text search over Chinese policy documents."""
+
+
+@main.command()
+@click.option(
+    "--seeds", type=PATH, help="Folder of Markdown files [env POLICY_SEARCH_SEEDS; seeds/]."
+)
+@click.option(
+    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
+)
+@click.option(
+    "--rebuild", is_flag=True, help="Build a fresh index beside the old one and swap it in."
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another indexer.",
+)
+@click.option("--quiet", is_flag=True, help="Print only the one-line summary.")
+def index(
+    seeds: Path | None, index_dir: Path | None, rebuild: bool, wait: float, quiet: bool
+) -> None:
+    """Build or update the index from the seeds folder.
+
+    Run again, it reads only added and changed files and drops the records of deleted ones.
+    """
+    settings = settings_from_env(seeds=seeds, index=index_dir)
+    try:
+        result = update_index(
+            settings.seeds, settings.index, rebuild=rebuild, wait=wait, progress=_progress_bar()
+        )
+    except SearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(result.summary().splitlines()[0] if quiet else result.summary())
+
+
+@main.command()
+@click.argument("query", default="")
+@click.option("--issuer", multiple=True, help="Issuing body (repeatable: any of them).")
+@click.option("--type", "node_type", multiple=True, help="Key node type, e.g. 事件 (repeatable).")
+@click.option("--region", multiple=True, help="Region, e.g. 北京市 (repeatable).")
+@click.option("--sector", multiple=True, help="Sector, e.g. 工业领域 (repeatable).")
+@click.option("--year", multiple=True, help="Year (repeatable).")
+@click.option("--from", "date_from", help="Earliest date: YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Latest date: YYYY, YYYY-MM or YYYY-MM-DD.")
+@click.option("--min-confidence", help="Minimum confidence, 0 to 1.")
+@click.option("--sort", help="relevance (default), date, -date or confidence.")
+@click.option("--page", help="Page number, from 1.")
+@click.option("--per-page", help="Hits per page (at most 100).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly the JSON the API serves.")
+@click.option(
+    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
+)
+def search(query: str, as_json: bool, index_dir: Path | None, **options) -> None:
+    """Search the index, e.g. policy-search search "碳排量双控" --issuer 北京市发展改革委."""
+    names = {"node_type": "type", "date_from": "date_from", "date_to": "date_to"}
+    params: dict[str, list[str]] = {"q": [query]}
+    for name, value in options.items():
+        if value:
+            params[names.get(name, name)] = list(value) if isinstance(value, tuple) else [value]
+    settings = settings_from_env(index=index_dir)
+    try:
+        request = SearchRequest.from_params(params)
+        result = SearchIndex(settings.index).search(request)
+    except SearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(_readable(result))
+
+
+def _plain(html_text: str) -> str:
+    return html.unescape(html_text.replace("<mark>", "【").replace("</mark>", "】"))
+
+
+def _readable(result: dict) -> str:
+    lines = [
+        f"{result['total']} results for {result['query']!r} "
+        f"(page {result['page']}/{result['pages']}, {result['took_ms']} ms"
+        + (", any word" if result["match"] == "any" else "")
+        + ")"
+    ]
+    if result["suggestion"]:
+        lines.append(f"Did you mean: {result['suggestion']}")
+    first = (result["page"] - 1) * result["per_page"]
+    for number, hit in enumerate(result["hits"], first + 1):
+        facts = [hit["issuer"], hit["date_text"] or hit["date"], hit["node_type"]]
+        if hit["confidence"] is not None:
+            facts.append(f"可信度 {hit['confidence']}")
+        lines.append(f"\n{number}. {_plain(hit['title_html'])}  [{hit['id']}]")
+        lines.append("   " + " · ".join(str(f) for f in facts if f))
+        lines.append("   " + _plain(hit["snippet"]))
+        for source in hit["sources"]:
+            lines.append(f"   {source['label']}: {source['url']}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option(
+    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats(index_dir: Path | None, as_json: bool) -> None:
+    """Show the record count, the index generation and the counts per facet."""
+    settings = settings_from_env(index=index_dir)
+    try:
+        result = SearchIndex(settings.index).stats()
+    except SearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"{result['documents']} records from {result['files']} files, "
+        f"{result['warnings']} ingest warnings; generation {result['generation']}"
+    )
+    for facet, values in result["facets"].items():
+        click.echo(f"\n{facet}:")
+        for value in values:
+            click.echo(f"  {value['count']:>6}  {value['value']}")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [env POLICY_SEARCH_HOST; 127.0.0.1].")
+@click.option("--port", type=int, help="Port [env POLICY_SEARCH_PORT; 8000].")
+@click.option(
+    "--seeds", type=PATH, help="Folder of Markdown files [env POLICY_SEARCH_SEEDS; seeds/]."
+)
+@click.option(
+    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
+)
+@click.option("--threads", type=int, default=8, show_default=True, help="Worker threads.")
+def serve(
+    host: str | None, port: int | None, seeds: Path | None, index_dir: Path | None, threads: int
+) -> None:
+    """Serve the web page and the JSON API with waitress; builds the index first if there is none."""
+    import waitress
+
+    from web import create_app
+
+    from .indexer import current_generation
+
+    settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir)
+    if current_generation(settings.index) is None:
+        click.echo(f"No index at {settings.index}: building it from {settings.seeds} ...")
+        try:
+            result = update_index(settings.seeds, settings.index, wait=30)
+        except SearchError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(result.summary().splitlines()[0])
+    app = create_app({"SETTINGS": settings})
+    click.echo(f"Serving on http://{settings.host}:{settings.port}/")
+    waitress.serve(
+        app, host=settings.host, port=settings.port, threads=threads, ident="policy-search"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

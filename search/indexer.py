@@ -1,0 +1,400 @@
+"""Builds and updates the Whoosh index from the seeds folder.
+
+Layout of the index folder: `gen-NNNNNN/` holds one whole Whoosh index and its manifest; the file
+`CURRENT` names the generation readers use. An incremental update writes into the current
+generation (each Whoosh commit is atomic) and then its manifest; a rebuild writes a new
+generation beside it and swaps `CURRENT` in one rename, so no reader ever sees a half-built index.
+One writer at a time holds `.lock` (an flock: the kernel releases it when a writer dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+
+from .documents import find_markdown_files, read_file
+from .errors import IndexLocked, IndexMissing, SearchError
+from .records import FileReport, IngestReport, IngestWarning, Record
+from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
+
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".lock"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+GENERATION_PREFIX = "gen-"
+WRITER_MEMORY_MB = 256
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class UpdateResult:
+    """What one `index` run did."""
+
+    generation: str
+    rebuilt: bool
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    records: int = 0  # records in the index afterwards
+    report: IngestReport = field(default_factory=IngestReport)  # of the files read this run
+    notices: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def files_read(self) -> int:
+        return len(self.added) + len(self.changed)
+
+    def summary(self) -> str:
+        lines = [
+            f"generation {self.generation} ({'rebuilt' if self.rebuilt else 'updated'}): "
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{self.unchanged} unchanged files; {self.records} records in the index; "
+            f"{self.seconds:.2f} s"
+        ]
+        lines += [f"notice: {n}" for n in self.notices]
+        if self.report.files:
+            lines.append(self.report.summary())
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generations
+
+
+def _generation_number(name: str) -> int | None:
+    if name.startswith(GENERATION_PREFIX) and name[len(GENERATION_PREFIX) :].isdigit():
+        return int(name[len(GENERATION_PREFIX) :])
+    return None
+
+
+def current_generation(index_root: Path) -> Path | None:
+    """The folder of the generation readers should use, or None when there is no index yet."""
+    try:
+        name = (index_root / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    path = index_root / name
+    if _generation_number(name) is None or not whoosh_index.exists_in(str(path)):
+        return None
+    return path
+
+
+def open_index(index_root: Path) -> tuple[whoosh_index.Index, Path]:
+    """Open the current generation for reading."""
+    path = current_generation(index_root)
+    if path is None:
+        raise IndexMissing(
+            f"no index at {index_root}: build it with `policy-search index` "
+            "(it reads the seeds folder)"
+        )
+    return whoosh_index.open_dir(str(path)), path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lock
+
+
+@contextlib.contextmanager
+def writer_lock(index_root: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the one-writer lock; wait up to `wait` seconds for another writer, then fail clearly.
+
+    flock is released by the kernel when its holder dies, so a lock left by a killed indexer never
+    blocks the next one; the file itself stays and is reused.
+    """
+    index_root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                    raise IndexLocked(
+                        f"another indexer (pid {holder}) is updating {index_root}; "
+                        "wait for it to finish, or pass --wait SECONDS to wait for it"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+# ---------------------------------------------------------------------------------------------
+# Records to Whoosh documents
+
+
+def _parse_iso(date: str) -> datetime:
+    parts = [int(p) for p in date.split("-")] + [1, 1]
+    return datetime(parts[0], parts[1], parts[2])
+
+
+def record_document(record: Record) -> dict:
+    """The Whoosh fields of one record."""
+    meta = [record.issuer, record.place, record.scale, record.node_type, record.doc_number]
+    meta += list(record.extra.values())
+    document = {
+        "id": record.id,
+        "source_file": record.source_file,
+        "kind": record.kind,
+        "title": record.title or "",
+        "content": record.content or "",
+        "meta": "\n".join(m for m in meta if m),
+        "issuer": record.issuer or "",
+        "node_type": record.node_type or "",
+        "region": record.region or "",
+        "sector": record.sector or "",
+        "year": record.year or 0,
+        "confidence": (
+            MISSING_CONFIDENCE
+            if record.confidence is None
+            else round(record.confidence * CONFIDENCE_SCALE)
+        ),
+        "record": json.dumps(record.to_dict(), ensure_ascii=False),
+    }
+    if record.date:
+        document["date"] = _parse_iso(record.date)
+    return document
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _scan(seeds: Path) -> dict[str, tuple[Path, str]]:
+    """relative POSIX path -> (path, sha256) of every Markdown file under the seeds folder."""
+    found = {}
+    for path in find_markdown_files(seeds):
+        relative = path.relative_to(seeds).as_posix()
+        try:
+            found[relative] = (path, _file_hash(path))
+        except OSError as exc:
+            found[relative] = (path, f"unreadable:{exc.errno}")
+    return found
+
+
+def read_manifest(generation: Path) -> dict:
+    """The manifest of a generation; raises SearchError when it is missing or corrupt."""
+    path = generation / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SearchError(f"the index manifest {path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise SearchError(f"the index manifest {path} is corrupt ({exc})") from None
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("version") != MANIFEST_VERSION
+        or not isinstance(manifest.get("files"), dict)
+    ):
+        raise SearchError(f"the index manifest {path} is corrupt (unexpected content)")
+    return manifest
+
+
+def _manifest_entry(sha256: str, report: FileReport) -> dict:
+    return {
+        "sha256": sha256,
+        "records": report.records,
+        "error": report.error,
+        "warnings": [[w.code, w.message, w.line] for w in report.warnings],
+    }
+
+
+def manifest_report(manifest: dict) -> IngestReport:
+    """The ingest report of every file in the index, as recorded when each was last read."""
+    files = []
+    for path, entry in sorted(manifest["files"].items()):
+        warnings = [IngestWarning(code, message, line) for code, message, line in entry["warnings"]]
+        files.append(FileReport(path, entry["records"], warnings, entry["error"]))
+    return IngestReport(files)
+
+
+# ---------------------------------------------------------------------------------------------
+# Update
+
+
+def update_index(
+    seeds: Path,
+    index_root: Path,
+    *,
+    rebuild: bool = False,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> UpdateResult:
+    """Bring the index in line with the seeds folder: incrementally, or from scratch with `rebuild`.
+
+    An incremental run reads only the files that were added or changed since the last run (by
+    content hash) and removes the records of deleted files. A missing or corrupt manifest, or no
+    index at all, leads to a full build.
+    """
+    if not seeds.is_dir():
+        raise SearchError(f"the seeds folder {seeds} does not exist or is not a folder")
+    started = time.monotonic()
+    with writer_lock(index_root, wait):
+        _remove_abandoned_builds(index_root)
+        generation = current_generation(index_root)
+        notices = []
+        manifest = None
+        if generation is not None and not rebuild:
+            try:
+                manifest = read_manifest(generation)
+            except SearchError as exc:
+                notices.append(f"{exc}; rebuilding the whole index")
+        if manifest is None:
+            result = _build(seeds, index_root, progress)
+        else:
+            result = _update(seeds, generation, manifest, progress)
+        result.notices[:0] = notices
+        _remove_old_generations(index_root)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _read(
+    seeds: Path, files: dict[str, tuple[Path, str]], names, progress, report, writer, manifest
+):
+    total = len(names)
+    for done, relative in enumerate(names, 1):
+        path, sha256 = files[relative]
+        records, file_report = read_file(path, seeds)
+        report.files.append(file_report)
+        for record in records:
+            writer.add_document(**record_document(record))
+        manifest["files"][relative] = _manifest_entry(sha256, file_report)
+        if progress:
+            progress(done, total, relative)
+
+
+def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateResult:
+    numbers = [n for p in index_root.iterdir() if (n := _generation_number(p.name)) is not None]
+    name = f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
+    building = index_root / (name + ".tmp")
+    building.mkdir()
+    files = _scan(seeds)
+    manifest = {"version": MANIFEST_VERSION, "files": {}}
+    report = IngestReport()
+    ix = whoosh_index.create_in(str(building), PolicySchema())
+    with ix.writer(limitmb=WRITER_MEMORY_MB) as writer:
+        _read(seeds, files, sorted(files), progress, report, writer, manifest)
+    records = ix.doc_count()
+    commit = ix.latest_generation()
+    ix.close()
+    _write_atomically(building / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False))
+    final = index_root / name
+    os.rename(building, final)
+    _fsync_dir(index_root)
+    _write_atomically(index_root / CURRENT_FILE, name + "\n")
+    return UpdateResult(
+        generation=f"{_generation_number(name)}.{commit}",
+        rebuilt=True,
+        added=sorted(files),
+        records=records,
+        report=report,
+    )
+
+
+def _update(
+    seeds: Path, generation: Path, manifest: dict, progress: Progress | None
+) -> UpdateResult:
+    files = _scan(seeds)
+    known = manifest["files"]
+    added = sorted(set(files) - set(known))
+    removed = sorted(set(known) - set(files))
+    changed = sorted(r for r in set(files) & set(known) if files[r][1] != known[r]["sha256"])
+    report = IngestReport()
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        if added or removed or changed:
+            with ix.writer(limitmb=WRITER_MEMORY_MB) as writer:
+                # delete-then-add by file keeps a rerun idempotent if we die before the manifest
+                for relative in removed + changed + added:
+                    writer.delete_by_term("source_file", relative)
+                for relative in removed:
+                    del known[relative]
+                _read(seeds, files, changed + added, progress, report, writer, manifest)
+            _write_atomically(generation / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False))
+        records = ix.doc_count()
+        label = generation_label(generation, ix)
+    finally:
+        ix.close()
+    return UpdateResult(
+        generation=label,
+        rebuilt=False,
+        added=added,
+        changed=changed,
+        removed=removed,
+        unchanged=len(files) - len(added) - len(changed),
+        records=records,
+        report=report,
+    )
+
+
+def generation_label(generation: Path, ix: whoosh_index.Index | None = None) -> str:
+    """`<generation number>.<Whoosh commit number>`: changes with every commit that readers see."""
+    if ix is None:
+        ix = whoosh_index.open_dir(str(generation))
+    return f"{_generation_number(generation.name)}.{ix.latest_generation()}"
+
+
+def _remove_abandoned_builds(index_root: Path) -> None:
+    """Folders of rebuilds that died before their swap: never referenced, safe to drop."""
+    for path in index_root.glob(GENERATION_PREFIX + "*.tmp"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_old_generations(index_root: Path) -> None:
+    """Keep the current generation and the one before it (readers may still have it open)."""
+    current = current_generation(index_root)
+    if current is None:
+        return
+    keep = _generation_number(current.name)
+    for path in index_root.iterdir():
+        number = _generation_number(path.name)
+        if number is not None and path.is_dir() and number < keep - 1:
+            shutil.rmtree(path, ignore_errors=True)

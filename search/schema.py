@@ -1,0 +1,38 @@
+"""The index schema, declared once. Facet fields are sortable columns so facet counts and sorts
+read them column-wise instead of loading stored documents."""
+
+from __future__ import annotations
+
+from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, SchemaClass
+
+from .analysis import ChineseAnalyzer
+
+# Full-text fields a plain query word searches, with their boosts: a word in the title (the
+# policy's or law's name) says more about the record than the same word in the body.
+TEXT_FIELDS = {"title": 2.0, "content": 1.0, "meta": 0.5}
+
+# Exact-value facet fields as they are named in the index.
+FACET_FIELDS = ("issuer", "node_type", "region", "sector")
+
+# Confidence is kept in thousandths: Whoosh's sortable float columns are broken.
+CONFIDENCE_SCALE = 1000
+MISSING_CONFIDENCE = -1
+
+
+class PolicySchema(SchemaClass):
+    id = ID(stored=True, unique=True)
+    source_file = ID(stored=True)
+    kind = ID(stored=True)
+    title = TEXT(analyzer=ChineseAnalyzer(), stored=True, phrase=True)
+    content = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
+    # issuer, place, scale, node type and unknown labels: searchable words of lesser weight
+    meta = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
+    issuer = ID(stored=True, sortable=True)
+    node_type = ID(stored=True, sortable=True)
+    region = ID(stored=True, sortable=True)
+    sector = ID(stored=True, sortable=True)
+    date = DATETIME(stored=True, sortable=True)
+    year = NUMERIC(int, bits=32, stored=True, sortable=True, signed=False)
+    confidence = NUMERIC(int, bits=32, stored=True, sortable=True)
+    # the whole record as JSON: what hits, details and exports show
+    record = STORED()
