@@ -90,18 +90,35 @@ def index_tokens(text: str) -> list[tuple[str, int, int, int]]:
     out: list[tuple[str, int, int, int]] = []
     position = 0
     for word, start, end in segmenter.tokenize(fold_width(text), "default", True):
-        if not _is_word(word):
+        parts = _word_parts(word)
+        if parts is None:
             continue
-        length = end - start
-        if 2 < length <= MAX_COMPOUND:
-            for size in range(2, length):
-                for i in range(length - size + 1):
-                    gram = word[i : i + size]
-                    if _has_word(segmenter, gram):
-                        out.append((gram.lower(), position, start + i, start + i + size))
-        out.append((word.lower(), position, start, end))
+        lowered, inner = parts
+        for gram, gram_start, gram_end in inner:
+            out.append((gram, position, start + gram_start, start + gram_end))
+        out.append((lowered, position, start, end))
         position += 1
     return out
+
+
+@lru_cache(maxsize=1 << 18)
+def _word_parts(word: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
+    """A word lower-cased and the dictionary words inside it (offsets within the word), or None
+    for punctuation and spaces. Cached: words recur, and the search for the words inside one
+    cost more than the segmentation itself."""
+    if not _is_word(word):
+        return None
+    length = len(word)
+    inner: tuple[tuple[str, int, int], ...] = ()
+    if 2 < length <= MAX_COMPOUND:
+        segmenter = _load_segmenter()
+        inner = tuple(
+            (word[i : i + size].lower(), i, i + size)
+            for size in range(2, length)
+            for i in range(length - size + 1)
+            if _has_word(segmenter, word[i : i + size])
+        )
+    return word.lower(), inner
 
 
 def query_words(text: str) -> list[str]:

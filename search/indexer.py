@@ -331,7 +331,7 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     _fsync_dir(index_root)
     _write_atomically(index_root / CURRENT_FILE, name + "\n")
     return UpdateResult(
-        generation=f"{_generation_number(name)}.{commit}",
+        generation=generation_label(final, commit),
         rebuilt=True,
         added=sorted(files),
         records=records,
@@ -360,7 +360,7 @@ def _update(
                 _read(seeds, files, changed + added, progress, report, writer, manifest)
             _write_atomically(generation / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False))
         records = ix.doc_count()
-        label = generation_label(generation, ix)
+        label = generation_label(generation, ix.latest_generation())
     finally:
         ix.close()
     return UpdateResult(
@@ -375,11 +375,9 @@ def _update(
     )
 
 
-def generation_label(generation: Path, ix: whoosh_index.Index | None = None) -> str:
-    """`<generation number>.<Whoosh commit number>`: changes with every commit that readers see."""
-    if ix is None:
-        ix = whoosh_index.open_dir(str(generation))
-    return f"{_generation_number(generation.name)}.{ix.latest_generation()}"
+def generation_label(generation: Path, commit: int) -> str:
+    """`<generation number>.<Whoosh commit number>`: changes with every commit readers can see."""
+    return f"{_generation_number(generation.name)}.{commit}"
 
 
 def _remove_abandoned_builds(index_root: Path) -> None:

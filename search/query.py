@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh.scoring import BM25F
+from whoosh.searching import Searcher
 from whoosh.util.times import datetime_to_long
 
+from . import ranking
 from .analysis import index_tokens, normalize, query_words, stopwords, synonyms
 from .errors import DocumentNotFound, IndexMissing, InvalidParameter
 from .indexer import current_generation, generation_label, manifest_report, read_manifest
-from .schema import CONFIDENCE_SCALE, FACET_FIELDS, TEXT_FIELDS
+from .schema import CONFIDENCE_SCALE, FACET_FIELDS
 
 MAX_QUERY_CHARS = 1000
 MAX_NESTING = 20
@@ -38,13 +39,6 @@ MAX_PAGE = 10_000
 SNIPPET_CHARS = 160
 SORTS = ("relevance", "date", "-date", "confidence")
 
-# When all words must match and fewer records than this do, long queries are answered by ranked
-# OR matching instead (a question's wording is rarely all in the article that answers it).
-MIN_CONJUNCTIVE_HITS = 3
-# ... but only for queries of at least this many content words; shorter ones fall back on zero.
-FALLBACK_MIN_WORDS = 3
-# Synonyms match a little below the word the user typed.
-SYNONYM_BOOST = 0.8
 
 # Confidence bands shown as a facet: (label, low inclusive, high exclusive) in thousandths.
 CONFIDENCE_BANDS = (
@@ -405,7 +399,7 @@ class _Compiler:
             self.content_words.append(word)
             alternatives = []
             for i, variant in enumerate(synonyms(word)):
-                boost = 1.0 if i == 0 else SYNONYM_BOOST
+                boost = 1.0 if i == 0 else ranking.SYNONYM_WEIGHT
                 self.highlight.add(variant)
                 alternatives += self.text_clauses(variant, boost, field_name)
             clauses.append(alternatives[0] if len(alternatives) == 1 else wq.Or(alternatives))
@@ -414,16 +408,15 @@ class _Compiler:
     def text_clauses(
         self, words: Sequence[str], boost: float, field_name: str | None
     ) -> list[wq.Query]:
-        fields = {field_name: 1.0} if field_name else TEXT_FIELDS
+        fields = {field_name: 1.0} if field_name else ranking.FIELD_WEIGHTS
         if len(words) == 1:
             return [wq.Term(f, words[0], boost=boost * b) for f, b in fields.items()]
         return [wq.Phrase(f, list(words), boost=boost * b) for f, b in fields.items()]
 
-    def compile(self, node: Node, conjunction: type) -> wq.Query | None:
+    def compile(self, node: Node) -> wq.Query | None:
         if node.kind == "word":
             self.raw_words.append(node.text)
-            clauses = self.words_clause(query_words(node.text))
-            return _combine(conjunction, clauses)
+            return _combine(wq.And, self.words_clause(query_words(node.text)))
         if node.kind == "phrase":
             words = query_words(node.text)
             if not words:
@@ -439,8 +432,8 @@ class _Compiler:
                 return wq.Term("year", int(node.text)) if node.text.isdigit() else wq.NullQuery
             return wq.Term(node.field, node.text.strip())
         if node.kind == "not":
-            return wq.Not(self.compile(node.children[0], conjunction) or wq.NullQuery)
-        children = [self.compile(c, conjunction) for c in node.children]
+            return wq.Not(self.compile(node.children[0]) or wq.NullQuery)
+        children = [self.compile(c) for c in node.children]
         children = [c for c in children if c is not None]
         if node.kind == "or":
             return _combine(wq.Or, children)
@@ -471,10 +464,13 @@ def compile_query(text: str) -> CompiledQuery:
     plain = [w for n in _walk(node) if n.kind == "word" for w in query_words(n.text)]
     drop = any(w not in stopwords() for w in plain)
     compiler = _Compiler(drop_stopwords=drop)
-    query = compiler.compile(node, wq.And)
+    query = compiler.compile(node)
     any_query = None
     if _is_plain(node) and query is not None:
-        any_query = _Compiler(drop).compile(node, wq.Or)
+        words = [n.text for n in _walk(node) if n.kind == "word"]
+        any_compiler = _Compiler(drop_stopwords=drop)
+        clauses = [c for w in words for c in any_compiler.words_clause(query_words(w))]
+        any_query = ranking.any_words(clauses) if clauses else None
     if query is not None and not isinstance(query, wq.AndNot) and isinstance(query, wq.Not):
         query = wq.AndNot(wq.Every(), query.query)
     return CompiledQuery(
@@ -520,7 +516,13 @@ class Columns:
         if not reader.has_column(name):
             return np.zeros(size, dtype=np.int64)
         column = reader.column_reader(name, translate=translate)
-        return np.fromiter(column, dtype=np.int64, count=size)
+        if translate:
+            return np.fromiter(column, dtype=np.int64, count=size)
+        # A record without a date reads as the column's default, 2**64 - 1, past int64: read
+        # unsigned and keep it as 0 (undated records are told apart by year 0 anyway).
+        ticks = np.fromiter(column, dtype=np.uint64, count=size)
+        ticks[ticks > np.iinfo(np.int64).max] = 0
+        return ticks.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,14 +626,16 @@ class Highlighter:
 class _Generation:
     path: Path
     label: str
-    index: object
+    index: whoosh_index.FileIndex
+    commit: int  # the Whoosh TOC generation every searcher of this generation reads
     columns: Columns
 
 
 class SearchIndex:
     """The current index generation, opened once and refreshed when a commit or swap happens.
 
-    Safe to share between threads: each thread gets its own Whoosh searcher.
+    Safe to share between threads: each thread gets its own Whoosh searcher, pinned to the same
+    commit as the facet columns, so docnums always agree even while a writer commits.
     """
 
     def __init__(self, index_root: Path):
@@ -639,7 +643,23 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._generation: _Generation | None = None
         self._local = threading.local()
+        self._searchers: list = []  # every open searcher, to close them all on close()
         self.highlighter = Highlighter()
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every searcher this object opened (in any thread)."""
+        with self._lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers.clear()
+            self._generation = None
+        self._local = threading.local()
 
     # -- opening and refreshing
 
@@ -650,28 +670,49 @@ class SearchIndex:
                 f"no index at {self.index_root}: build it with `policy-search index`"
             )
         generation = self._generation
-        if generation is not None and generation.path == path:
-            latest = generation.index.latest_generation()
-            if f"{generation.label.split('.')[0]}.{latest}" == generation.label:
-                return generation
+        if (
+            generation is not None
+            and generation.path == path
+            and generation.index.latest_generation() == generation.commit
+        ):
+            return generation
         with self._lock:
             ix = whoosh_index.open_dir(str(path))
-            label = generation_label(path, ix)
-            if self._generation is None or self._generation.label != label:
-                with ix.reader() as reader:
-                    columns = Columns(reader)
-                self._generation = _Generation(path, label, ix, columns)
+            with ix.reader() as reader:
+                commit = reader.generation()
+                label = generation_label(path, commit)
+                if self._generation is None or self._generation.label != label:
+                    self._generation = _Generation(path, label, ix, commit, Columns(reader))
             return self._generation
 
+    def _open_searcher(self, generation: _Generation):
+        ix = generation.index
+        toc = whoosh_index.TOC.read(ix.storage, ix.indexname, gen=generation.commit)
+        reader = whoosh_index.FileIndex._reader(
+            ix.storage, toc.schema, toc.segments, toc.generation
+        )
+        return Searcher(reader, weighting=ranking.weighting(), fromindex=ix)
+
     def _searcher(self):
-        generation = self._current()
         local = self._local
-        if getattr(local, "label", None) != generation.label:
-            if getattr(local, "searcher", None) is not None:
-                local.searcher.close()
-            local.searcher = generation.index.searcher(weighting=BM25F())
-            local.label = generation.label
-        return local.searcher, generation
+        for _ in range(5):
+            generation = self._current()
+            if getattr(local, "label", None) == generation.label:
+                return local.searcher, generation
+            try:
+                searcher = self._open_searcher(generation)
+            except (OSError, whoosh_index.EmptyIndexError):
+                continue  # a writer committed and cleaned that commit's files: refresh, retry
+            with self._lock:
+                if getattr(local, "searcher", None) is not None:
+                    local.searcher.close()
+                    self._searchers.remove(local.searcher)
+                self._searchers.append(searcher)
+            local.searcher, local.label = searcher, generation.label
+            return searcher, generation
+        raise IndexMissing(
+            f"the index at {self.index_root} kept changing while being opened; retry"
+        )
 
     @property
     def generation(self) -> str:
@@ -695,8 +736,8 @@ class SearchIndex:
             if compiled.any_query is not None and (
                 len(matched) == 0
                 or (
-                    len(compiled.content_words) >= FALLBACK_MIN_WORDS
-                    and len(matched) < MIN_CONJUNCTIVE_HITS
+                    len(compiled.content_words) >= ranking.FALLBACK_MIN_WORDS
+                    and len(matched) < ranking.MIN_CONJUNCTIVE_HITS
                 )
             ):
                 query = compiled.any_query
@@ -741,8 +782,7 @@ class SearchIndex:
 
     @staticmethod
     def _docs(searcher, query: wq.Query, columns: Columns) -> np.ndarray:
-        docs = np.fromiter(searcher.docs_for_query(query), dtype=np.int64)
-        docs = np.unique(docs)
+        docs = _matching_docs(searcher, query)
         return docs[columns.live[docs]] if len(docs) else docs
 
     @staticmethod
@@ -849,7 +889,7 @@ class SearchIndex:
         stop = stopwords()
 
         def known(word: str) -> bool:
-            return any(reader.doc_frequency(f, word) for f in TEXT_FIELDS)
+            return any(reader.doc_frequency(f, word) for f in ranking.FIELD_WEIGHTS)
 
         words, changed = [], False
         for raw in compiled.raw_words:
@@ -910,6 +950,32 @@ class SearchIndex:
             "warnings": warnings,
             "facets": browse["facets"],
         }
+
+
+def _matching_docs(searcher, query: wq.Query) -> np.ndarray:
+    """The sorted numbers of the documents a query matches. A term reads its postings whole and
+    And, Or and AndNot combine sorted arrays: Whoosh's own matchers step through every match with
+    Python calls at each level of the query, three times slower on our queries."""
+    kind = type(query)
+    if kind is wq.Term:
+        reader = searcher.reader()
+        if (query.fieldname, query.text) not in reader:
+            return np.empty(0, dtype=np.int64)
+        ids = reader.postings(query.fieldname, query.text).all_ids()
+        return np.fromiter(ids, dtype=np.int64)
+    if kind in (wq.And, wq.Or) and query.subqueries:
+        parts = [_matching_docs(searcher, q) for q in query.subqueries]
+        if kind is wq.Or:
+            return np.unique(np.concatenate(parts))
+        docs = parts[0]
+        for part in parts[1:]:
+            docs = np.intersect1d(docs, part, assume_unique=True)
+        return docs
+    if kind is wq.AndNot:
+        return np.setdiff1d(
+            _matching_docs(searcher, query.a), _matching_docs(searcher, query.b), assume_unique=True
+        )
+    return np.unique(np.fromiter(searcher.docs_for_query(query), dtype=np.int64))
 
 
 def _all(masks: list[np.ndarray] | dict, size: int) -> np.ndarray:

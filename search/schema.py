@@ -7,10 +7,6 @@ from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, SchemaClass
 
 from .analysis import ChineseAnalyzer
 
-# Full-text fields a plain query word searches, with their boosts: a word in the title (the
-# policy's or law's name) says more about the record than the same word in the body.
-TEXT_FIELDS = {"title": 2.0, "content": 1.0, "meta": 0.5}
-
 # Exact-value facet fields as they are named in the index.
 FACET_FIELDS = ("issuer", "node_type", "region", "sector")
 

@@ -26,8 +26,9 @@ def seed_index(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(seed_index) -> SearchIndex:
-    return SearchIndex(seed_index)
+def engine(seed_index):
+    with SearchIndex(seed_index) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -36,3 +37,53 @@ def seeds_copy(tmp_path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+# --- the web app (tests/test_web_*.py, tests/test_browser.py) ---------------------------------
+
+WEB_FIXTURES = FIXTURES / "web"
+XSS_FILE = WEB_FIXTURES / "xss-entries.md"
+
+
+@pytest.fixture(scope="session")
+def app(seed_index):
+    """The web app over the seed index; reindex disabled (no token)."""
+    from search.config import Settings
+    from web import create_app
+
+    app = create_app({"SETTINGS": Settings(seeds=SEEDS, index=seed_index), "REINDEX_TOKEN": None})
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def xss_seeds(tmp_path_factory) -> Path:
+    """seeds/ plus a file whose entries hold <script> and <img onerror> in title and content."""
+    target = tmp_path_factory.mktemp("xss") / "seeds"
+    shutil.copytree(SEEDS, target)
+    shutil.copy(XSS_FILE, target / XSS_FILE.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def xss_client(xss_seeds):
+    from search.config import Settings
+    from web import create_app
+
+    index = xss_seeds.parent / "index"
+    update_index(xss_seeds, index)
+    app = create_app({"SETTINGS": Settings(seeds=xss_seeds, index=index)})
+    yield app.test_client()
+    close_app(app)
+
+
+def close_app(app) -> None:
+    """Close the app's index searchers (else their files are left to the garbage collector)."""
+    from web.state import EXTENSION
+
+    app.extensions[EXTENSION].close()

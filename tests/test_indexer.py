@@ -1,0 +1,209 @@
+"""Incremental updates, rebuild swaps, the writer lock and crash safety, on real Markdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search.errors import IndexLocked, IndexMissing
+from search.indexer import (
+    CURRENT_FILE,
+    MANIFEST_FILE,
+    current_generation,
+    open_index,
+    update_index,
+    writer_lock,
+)
+from search.query import SearchIndex, SearchRequest
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_FILE = REPO / "seeds" / "beijing-industry-carbon-key-nodes.md"
+
+
+NEW_COMPILATION = """# 上海市 交通领域 碳排量关键节点政策与事件汇编
+
+分析时间: 2025-06-01 10:00:00
+共涵盖 1 个关键节点的相关信息
+
+## 关键节点: 2024-01-10 (政策) - 可信度: 0.71
+
+1. **上海市氢燃料电池汽车推广方案**
+   - **颁布/执行日期**: 2024年1月
+   - **颁布单位**: 上海市经信委
+   - **核心内容**: 推广氢燃料电池汽车，建设加氢站网络，降低交通领域碳排量。
+   - **数据来源链接**: [上海市经信委](https://example.org/hydrogen)
+"""
+
+
+def search(index: Path, **params) -> dict:
+    request = SearchRequest.from_params({k: [str(v)] for k, v in params.items()})
+    with SearchIndex(index) as engine:
+        return engine.search(request)
+
+
+def test_index_build_then_rerun_touches_nothing(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    first = update_index(seeds_copy, index)
+    assert first.rebuilt and first.records == 13 and first.generation == "1.1"
+    again = update_index(seeds_copy, index)
+    assert (again.rebuilt, again.files_read, again.unchanged, again.records) == (False, 0, 1, 13)
+    assert again.generation == first.generation  # no commit when nothing changed
+
+
+def test_index_adds_a_new_file_without_rereading_the_others(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    assert search(index, q="氢燃料电池")["total"] == 0
+    (seeds_copy / "shanghai.md").write_text(NEW_COMPILATION, encoding="utf-8")
+    result = update_index(seeds_copy, index)
+    assert (result.added, result.changed, result.removed) == (["shanghai.md"], [], [])
+    assert result.files_read == 1 and result.unchanged == 1 and result.records == 14
+    assert [f.path for f in result.report.files] == ["shanghai.md"]
+    found = search(index, q="氢燃料电池")
+    assert [h["title"] for h in found["hits"]] == ["上海市氢燃料电池汽车推广方案"]
+    assert found["hits"][0]["issuer"] == "上海市经信委"
+    assert search(index, q="碳排量双控")["total"] == 2
+
+
+def test_index_edit_and_delete_update_exactly_that_files_records(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    (seeds_copy / "shanghai.md").write_text(NEW_COMPILATION, encoding="utf-8")
+    update_index(seeds_copy, index)
+    assert search(index)["total"] == 14
+    edited = NEW_COMPILATION.replace("加氢站网络", "换电站网络")
+    (seeds_copy / "shanghai.md").write_text(edited, encoding="utf-8")
+    result = update_index(seeds_copy, index)
+    assert (result.added, result.changed, result.removed) == ([], ["shanghai.md"], [])
+    assert search(index, q="加氢站")["total"] == 0
+    assert search(index, q="换电站")["total"] == 1
+    assert search(index)["total"] == 14
+    (seeds_copy / "shanghai.md").unlink()
+    result = update_index(seeds_copy, index)
+    assert (result.added, result.changed, result.removed) == ([], [], ["shanghai.md"])
+    assert search(index, q="换电站")["total"] == 0
+    assert search(index)["total"] == 13
+
+
+def test_index_rebuild_swaps_in_a_new_generation_and_keeps_one_old(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    with SearchIndex(index) as engine:
+        assert engine.generation == "1.1"
+        update_index(seeds_copy, index, rebuild=True)
+        assert engine.generation == "2.1"  # an open SearchIndex follows the swap
+        update_index(seeds_copy, index, rebuild=True)
+        assert engine.search(SearchRequest())["total"] == 13
+    assert sorted(p.name for p in index.iterdir() if p.is_dir()) == ["gen-000002", "gen-000003"]
+    assert (index / CURRENT_FILE).read_text().strip() == "gen-000003"
+
+
+def test_index_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexMissing, match="no index at .*policy-search index"):
+        open_index(tmp_path / "nothing")
+
+
+def test_index_corrupt_or_missing_manifest_rebuilds_with_a_notice(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    (current_generation(index) / MANIFEST_FILE).write_text("{not json", encoding="utf-8")
+    result = update_index(seeds_copy, index)
+    assert result.rebuilt and result.records == 13
+    assert "corrupt" in result.notices[0] and "rebuilding the whole index" in result.notices[0]
+    (current_generation(index) / MANIFEST_FILE).unlink()
+    result = update_index(seeds_copy, index)
+    assert result.rebuilt and "is missing" in result.notices[0]
+
+
+def test_index_second_writer_fails_with_a_clear_message(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    busy = f"another indexer \\(pid {os.getpid()}\\) is updating"
+    with writer_lock(index), pytest.raises(IndexLocked, match=busy):
+        update_index(seeds_copy, index, wait=0.3)
+    assert update_index(seeds_copy, index).records == 13
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_index_lock_left_by_a_killed_writer_is_recovered(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from search.indexer import writer_lock\n"
+            "with writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)",
+            str(index),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexLocked):
+            update_index(seeds_copy, index)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (index / ".lock").exists()  # the file stays; the kernel released its lock
+    assert update_index(seeds_copy, index).records == 13
+
+
+def _many_files(seeds: Path, count: int) -> None:
+    text = SEED_FILE.read_text(encoding="utf-8")
+    for number in range(count):
+        (seeds / f"copy-{number:04d}.md").write_text(
+            text.replace("北京市 工业领域", f"北京市 工业领域{number}"), encoding="utf-8"
+        )
+
+
+def test_index_sigkill_during_rebuild_leaves_the_previous_index_searchable(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    before = search(index, q="碳排量双控")
+    _many_files(seeds_copy, 300)
+    with _cli("index", "--rebuild", "--seeds", str(seeds_copy), "--index", str(index)) as rebuild:
+        deadline = time.monotonic() + 60
+        while not list(index.glob("gen-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        assert rebuild.poll() is None, "the rebuild ended before it could be killed"
+        rebuild.send_signal(signal.SIGKILL)
+        rebuild.wait()
+    assert list(index.glob("gen-*.tmp"))  # killed midway: the half-built generation is there
+    after = search(index, q="碳排量双控")
+    assert (after["total"], after["generation"]) == (before["total"], before["generation"])
+    with _cli("index", "--seeds", str(seeds_copy), "--index", str(index)) as finished:
+        out, err = finished.communicate(timeout=300)
+    assert finished.returncode == 0, err
+    assert not list(index.glob("gen-*.tmp"))
+    assert search(index)["total"] == 13 * 301
+
+
+def test_cli_index_reports_lock_conflicts_without_a_traceback(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    with (
+        writer_lock(index),
+        _cli("index", "--seeds", str(seeds_copy), "--index", str(index)) as run,
+    ):
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 1
+    assert "Error: another indexer" in err and "Traceback" not in err
+    assert json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"] == 1

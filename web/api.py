@@ -1,0 +1,107 @@
+"""The JSON API: search, one record, health, reindex and the OpenAPI document that describes them.
+
+`/api/search` serves exactly what SearchIndex.search returns. Parameters the API does not know
+are ignored, as most search APIs do.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
+
+from search.indexer import update_index
+from search.query import SearchRequest
+
+from .openapi import openapi_document
+from .state import EXTENSION, search_index, search_request, settings
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+@blueprint.get("/search")
+def search():
+    return jsonify(search_index().search(search_request()))
+
+
+@blueprint.get("/documents/<record_id>")
+def document(record_id: str):
+    index = search_index()
+    record = index.document(record_id)
+    record["siblings"] = [
+        {"id": other["id"], "title": other["title"]} for other in index.siblings(record)
+    ]
+    return jsonify(record)
+
+
+@blueprint.get("/health")
+def health():
+    index = search_index()
+    generation = index.generation
+    documents = index.search(SearchRequest(per_page=1))["total"]
+    return jsonify({"status": "ok", "documents": documents, "generation": generation})
+
+
+@blueprint.post("/reindex")
+def reindex():
+    """Run the incremental update; needs `Authorization: Bearer <POLICY_SEARCH_REINDEX_TOKEN>`."""
+    _check_token()
+    _check_rate()
+    result = update_index(
+        settings().seeds, settings().index, wait=current_app.config["REINDEX_WAIT"]
+    )
+    return jsonify(
+        {
+            "generation": result.generation,
+            "rebuilt": result.rebuilt,
+            "added": result.added,
+            "changed": result.changed,
+            "removed": result.removed,
+            "unchanged": result.unchanged,
+            "records": result.records,
+            "warnings": result.report.warnings,
+            "notices": result.notices,
+            "seconds": round(result.seconds, 3),
+        }
+    )
+
+
+def _check_token() -> None:
+    token = settings().reindex_token
+    if not token:
+        raise Forbidden(
+            "reindex is disabled: no token is configured (set POLICY_SEARCH_REINDEX_TOKEN)"
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized(
+            "reindex needs the header 'Authorization: Bearer <token>'",
+            www_authenticate=WWWAuthenticate("bearer", {"realm": "policy-search"}),
+        )
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Forbidden("the reindex token is wrong")
+
+
+def _check_rate() -> None:
+    """At most one reindex per REINDEX_INTERVAL seconds per app; counted when it starts."""
+    state = current_app.extensions[EXTENSION + ".reindex"]
+    interval = current_app.config["REINDEX_INTERVAL"]
+    now = time.monotonic()
+    with state["lock"]:
+        last = state["last"]
+        if last is not None and now - last < interval:
+            wait = max(1, math.ceil(interval - (now - last)))
+            raise TooManyRequests(
+                f"a reindex ran less than {interval:g} s ago; retry in {wait} s",
+                retry_after=wait,
+            )
+        state["last"] = now
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

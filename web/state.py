@@ -1,0 +1,46 @@
+"""What the views share: the app's one open SearchIndex, its settings, and a request's search."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from search.config import Settings
+from search.query import SearchIndex, SearchRequest
+
+# Every parameter the search reads, named as in the API; the page's URLs use the same names.
+FILTER_PARAMETERS = tuple(SearchRequest.FILTER_PARAMETERS)  # issuer, type, region, ...
+SEARCH_PARAMETERS = (
+    "q",
+    *FILTER_PARAMETERS,
+    "date_from",
+    "date_to",
+    "min_confidence",
+    "sort",
+    "page",
+    "per_page",
+)
+
+EXTENSION = "policy_search"
+
+
+def search_index() -> SearchIndex:
+    return current_app.extensions[EXTENSION]
+
+
+def settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def search_request() -> SearchRequest:
+    """The validated search of this request's query string (unknown parameters are ignored)."""
+    return SearchRequest.from_params(request.args.to_dict(flat=False))
+
+
+def search_state() -> list[tuple[str, str]]:
+    """The search parameters of this request as given, blanks and unknown names dropped: the
+    state that links on the page change one piece of."""
+    return [
+        (name, value)
+        for name, value in request.args.items(multi=True)
+        if name in SEARCH_PARAMETERS and value.strip()
+    ]
