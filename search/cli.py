@@ -170,7 +170,13 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 @click.option(
     "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
 )
-@click.option("--threads", type=int, default=8, show_default=True, help="Worker threads.")
+@click.option(
+    "--threads",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Worker threads (each holds its own index searcher: memory grows with them).",
+)
 def serve(
     host: str | None, port: int | None, seeds: Path | None, index_dir: Path | None, threads: int
 ) -> None:

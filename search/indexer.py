@@ -88,9 +88,18 @@ def current_generation(index_root: Path) -> Path | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     path = index_root / name
-    if _generation_number(name) is None or not whoosh_index.exists_in(str(path)):
+    if _generation_number(name) is None or not _has_commit(path):
         return None
     return path
+
+
+def _has_commit(path: Path) -> bool:
+    """Whether a Whoosh commit's table of contents is in `path`, seen by listing the folder:
+    opening it (whoosh.index.exists_in) races a writer that commits and deletes the old one."""
+    try:
+        return any(n.startswith("_MAIN_") and n.endswith(".toc") for n in os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def open_index(index_root: Path) -> tuple[whoosh_index.Index, Path]:
@@ -234,7 +243,48 @@ def read_manifest(generation: Path) -> dict:
         or not isinstance(manifest.get("files"), dict)
     ):
         raise SearchError(f"the index manifest {path} is corrupt (unexpected content)")
+    for relative, entry in manifest["files"].items():
+        if not _valid_entry(entry):
+            raise SearchError(f"the index manifest {path} is corrupt (bad entry for {relative!r})")
     return manifest
+
+
+def _valid_entry(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("records"), int)
+        and isinstance(entry.get("error"), str | None)
+        and isinstance(entry.get("warnings"), list)
+        and all(isinstance(w, list) and len(w) == 3 for w in entry["warnings"])
+    )
+
+
+def check_manifest(generation: Path, manifest: dict) -> None:
+    """Raise SearchError unless the manifest describes the index beside it, file by file: an
+    update trusting a manifest that does not would skip files whose records are not there."""
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        with ix.reader() as reader:
+            listed = {relative: entry["records"] for relative, entry in manifest["files"].items()}
+            indexed = reader.doc_count()
+            for relative, records in listed.items():
+                found = (
+                    sum(1 for _ in reader.postings("source_file", relative).all_ids())
+                    if ("source_file", relative) in reader
+                    else 0
+                )
+                if found != records:
+                    break
+            else:
+                if indexed == sum(listed.values()):
+                    return
+    finally:
+        ix.close()
+    raise SearchError(
+        f"the index manifest {generation / MANIFEST_FILE} does not match the index "
+        f"({sum(listed.values())} records listed for {len(listed)} files, {indexed} indexed)"
+    )
 
 
 def _manifest_entry(sha256: str, report: FileReport) -> dict:
@@ -270,30 +320,57 @@ def update_index(
     """Bring the index in line with the seeds folder: incrementally, or from scratch with `rebuild`.
 
     An incremental run reads only the files that were added or changed since the last run (by
-    content hash) and removes the records of deleted files. A missing or corrupt manifest, or no
-    index at all, leads to a full build.
+    content hash) and removes the records of deleted files. A missing or corrupt manifest, one
+    that does not match the index, or no index at all, leads to a full build. A file system error
+    (a full disk) raises SearchError and leaves the last complete index in place.
     """
     if not seeds.is_dir():
         raise SearchError(f"the seeds folder {seeds} does not exist or is not a folder")
     started = time.monotonic()
-    with writer_lock(index_root, wait):
-        _remove_abandoned_builds(index_root)
-        generation = current_generation(index_root)
-        notices = []
-        manifest = None
-        if generation is not None and not rebuild:
+    try:
+        with writer_lock(index_root, wait):
+            _remove_abandoned_builds(index_root)
             try:
-                manifest = read_manifest(generation)
-            except SearchError as exc:
-                notices.append(f"{exc}; rebuilding the whole index")
-        if manifest is None:
-            result = _build(seeds, index_root, progress)
-        else:
-            result = _update(seeds, generation, manifest, progress)
-        result.notices[:0] = notices
-        _remove_old_generations(index_root)
+                generation = current_generation(index_root)
+                notices = []
+                manifest = None
+                if generation is not None and not rebuild:
+                    try:
+                        manifest = read_manifest(generation)
+                        check_manifest(generation, manifest)
+                    except SearchError as exc:
+                        manifest = None
+                        notices.append(f"{exc}; rebuilding the whole index")
+                if manifest is None:
+                    result = _build(seeds, index_root, progress)
+                else:
+                    result = _update(seeds, generation, manifest, progress)
+                result.notices[:0] = notices
+                _remove_old_generations(index_root)
+            except OSError:
+                _remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
+                raise
+    except OSError as exc:
+        raise SearchError(_write_failure(index_root, exc)) from None
     result.seconds = time.monotonic() - started
     return result
+
+
+def _write_failure(index_root: Path, exc: OSError) -> str:
+    """The message of an update that failed on the file system (a full disk, above all)."""
+    what = exc.strerror or str(exc)
+    if exc.filename:
+        what += f": {exc.filename}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "the disk is full: free some space"
+    elif exc.errno == errno.EFBIG:
+        fix = "an index file reached the file size limit: raise the limit (ulimit -f)"
+    else:
+        fix = "fix that"
+    return (
+        f"could not update the index at {index_root} ({what}). Searches keep using the last "
+        f"complete index; {fix}, then run `policy-search index` again"
+    )
 
 
 def _read(

@@ -269,8 +269,8 @@ def _lex(text: str) -> list[tuple[str, str]]:
             elif (
                 j < n
                 and text[j] in '"“'
-                and word.rstrip(":：").lower() in QUERY_FIELDS
                 and word[-1] in ":："
+                and word[:-1].lower() in QUERY_FIELDS
             ):
                 # field:"a phrase"
                 ch = text[j]
@@ -293,11 +293,12 @@ class _Parser:
         return self.tokens[self.i][0] if self.i < len(self.tokens) else None
 
     def parse(self) -> Node:
-        node = self.or_expr(0)
+        items = [self.or_expr(0)]
         while self.i < len(self.tokens):  # a stray ")" ends a group early: skip it, go on
             self.i += 1
-            node = Node("and", [node, self.or_expr(0)])
-        return node
+            items.append(self.or_expr(0))
+        # one flat AND, not one level per stray ")": a query of them must not nest 1000 deep
+        return items[0] if len(items) == 1 else Node("and", items)
 
     def or_expr(self, depth: int) -> Node:
         items = [self.and_expr(depth)]
@@ -318,12 +319,14 @@ class _Parser:
         return items[0] if len(items) == 1 else Node("and", items)
 
     def unary(self, depth: int) -> Node:
-        if self.peek() == "not":
+        negations = 0
+        while self.peek() == "not":  # counted, not nested: NOT NOT x is x, at any length
             self.i += 1
-            if self.peek() in (None, "or", ")"):
-                return Node("and")
-            return Node("not", [self.unary(depth)])
-        return self.primary(depth)
+            negations += 1
+        if negations and self.peek() in (None, "or", ")"):
+            return Node("and")
+        node = self.primary(depth)
+        return Node("not", [node]) if negations % 2 else node
 
     def primary(self, depth: int) -> Node:
         kind, text = self.tokens[self.i]
@@ -429,7 +432,12 @@ class _Compiler:
                 clauses = self.words_clause(query_words(node.text), node.field)
                 return _combine(wq.And, clauses)
             if node.field == "year":
-                return wq.Term("year", int(node.text)) if node.text.isdigit() else wq.NullQuery
+                # not a year the index can hold (year:99999999999, year:²): matches nothing
+                try:
+                    year = int(node.text)
+                except ValueError:
+                    return wq.NullQuery
+                return wq.Term("year", year) if 1 <= year <= 9999 else wq.NullQuery
             return wq.Term(node.field, node.text.strip())
         if node.kind == "not":
             return wq.Not(self.compile(node.children[0]) or wq.NullQuery)
@@ -467,10 +475,13 @@ def compile_query(text: str) -> CompiledQuery:
     query = compiler.compile(node)
     any_query = None
     if _is_plain(node) and query is not None:
-        words = [n.text for n in _walk(node) if n.kind == "word"]
-        any_compiler = _Compiler(drop_stopwords=drop)
-        clauses = [c for w in words for c in any_compiler.words_clause(query_words(w))]
-        any_query = ranking.any_words(clauses) if clauses else None
+        words = [w for n in _walk(node) if n.kind == "word" for w in query_words(n.text)]
+        any_query = ranking.question_query(words, drop_stopwords=drop)
+        if type(any_query) is wq.Or:
+            # Past 5,000 records Whoosh ORs through a binary tree of union matchers that it
+            # rebalances at every match; scoring the postings in blocks of arrays gives the same
+            # scores in half the time on long questions.
+            any_query.matcher_type = wq.Or.ARRAY_MATCHER
     if query is not None and not isinstance(query, wq.AndNot) and isinstance(query, wq.Not):
         query = wq.AndNot(wq.Every(), query.query)
     return CompiledQuery(
@@ -652,6 +663,12 @@ class SearchIndex:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        # dropped without close() (an app nobody closed): close the searchers' files now rather
+        # than leave them to the garbage collector, which warns about each one
+        if "_searchers" in self.__dict__:  # __init__ got that far
+            self.close()
+
     def close(self) -> None:
         """Close every searcher this object opened (in any thread)."""
         with self._lock:
@@ -677,13 +694,22 @@ class SearchIndex:
         ):
             return generation
         with self._lock:
-            ix = whoosh_index.open_dir(str(path))
-            with ix.reader() as reader:
-                commit = reader.generation()
-                label = generation_label(path, commit)
-                if self._generation is None or self._generation.label != label:
-                    self._generation = _Generation(path, label, ix, commit, Columns(reader))
-            return self._generation
+            for _ in range(5):
+                try:
+                    ix = whoosh_index.open_dir(str(path))
+                    with ix.reader() as reader:
+                        commit = reader.generation()
+                        label = generation_label(path, commit)
+                        if self._generation is None or self._generation.label != label:
+                            columns = Columns(reader)
+                            self._generation = _Generation(path, label, ix, commit, columns)
+                    return self._generation
+                except (OSError, whoosh_index.EmptyIndexError):
+                    # a writer committed and deleted the commit being opened: open the new one
+                    path = current_generation(self.index_root) or path
+        raise IndexMissing(
+            f"the index at {self.index_root} kept changing while being opened; retry"
+        )
 
     def _open_searcher(self, generation: _Generation):
         ix = generation.index
@@ -945,7 +971,7 @@ class SearchIndex:
             files, warnings = None, None
         return {
             "documents": browse["total"],
-            "generation": generation.label,
+            "generation": browse["generation"],  # of the count, should a commit come between
             "files": files,
             "warnings": warnings,
             "facets": browse["facets"],

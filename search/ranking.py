@@ -1,14 +1,24 @@
 """How results are ranked: field weights, BM25 parameters and how long questions are matched.
-Every knob of relevance lives here, so that tuning (see bench/relevance.py) touches one module."""
+Every knob of relevance lives here, so that tuning (see bench/relevance.py, docs/relevance.md)
+touches one module."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from whoosh import query as wq
 from whoosh.scoring import BM25F
 
+from .analysis import index_tokens, stopwords, synonyms
+
 # Full-text fields a plain query word searches, with their weights: a word in the title (the
 # policy's or law's name) says more about the record than the same word in the body.
 FIELD_WEIGHTS = {"title": 2.0, "content": 1.0, "meta": 0.5}
+
+# The same for ranked matching of a question's words. A title is short, so one question word in
+# it earns a title's full score, and every record under the same name shares it: in a long
+# question the words that happen to be in a name would then outrank the record that answers it.
+QUESTION_FIELD_WEIGHTS = {"title": 0.2, "content": 1.0, "meta": 0.5}
 
 # BM25 term-frequency saturation and length normalisation.
 BM25_K1 = 1.2
@@ -16,6 +26,10 @@ BM25_B = 0.75
 
 # Synonyms match a little below the word the user typed.
 SYNONYM_WEIGHT = 0.8
+
+# In ranked matching, the dictionary words inside a longer question word (个体 and 工商户 in
+# 个体工商户) match too, at this weight: the article that answers may use only the shorter word.
+SUBWORD_WEIGHT = 0.5
 
 # When all words must match and fewer records than this do, a query of at least
 # FALLBACK_MIN_WORDS content words is answered by ranked matching of any word instead (a
@@ -30,6 +44,38 @@ def weighting() -> BM25F:
     return BM25F(B=BM25_B, K1=BM25_K1)
 
 
-def any_words(clauses: list[wq.Query]) -> wq.Query:
-    """The ranked-OR form of a query's word clauses (each clause: one word with its synonyms)."""
+def _field_clauses(words: Sequence[str], boost: float) -> list[wq.Query]:
+    if len(words) == 1:
+        return [
+            wq.Term(name, words[0], boost=boost * weight)
+            for name, weight in QUESTION_FIELD_WEIGHTS.items()
+        ]
+    return [
+        wq.Phrase(name, list(words), boost=boost * weight)
+        for name, weight in QUESTION_FIELD_WEIGHTS.items()
+    ]
+
+
+def subwords(word: str) -> list[str]:
+    """The dictionary words inside `word`, as the index holds them beside it."""
+    return [term for term, _, _, _ in index_tokens(word) if term != word]
+
+
+def question_query(words: Sequence[str], drop_stopwords: bool = True) -> wq.Query | None:
+    """The ranked-OR form of a query's plain words (each analysed query word, in order): any word
+    may match, each with its synonyms and, at SUBWORD_WEIGHT, the dictionary words inside it."""
+    stop = stopwords() if drop_stopwords else frozenset()
+    content = [w for w in words if w not in stop]
+    clauses: list[wq.Query] = []
+    for word in content:
+        alternatives = []
+        for i, variant in enumerate(synonyms(word)):
+            alternatives += _field_clauses(variant, 1.0 if i == 0 else SYNONYM_WEIGHT)
+        clauses.append(wq.Or(alternatives))
+        if SUBWORD_WEIGHT:
+            for piece in subwords(word):
+                if piece not in stop:
+                    clauses.append(wq.Or(_field_clauses([piece], SUBWORD_WEIGHT)))
+    if not clauses:
+        return None
     return clauses[0] if len(clauses) == 1 else wq.Or(clauses)

@@ -82,6 +82,22 @@ def xss_client(xss_seeds):
     close_app(app)
 
 
+@pytest.fixture
+def make_app():
+    """create_app for one test: every app made is closed when the test ends."""
+    from web import create_app
+
+    made = []
+
+    def make(config=None):
+        made.append(create_app(config))
+        return made[-1]
+
+    yield make
+    for app in made:
+        close_app(app)
+
+
 def close_app(app) -> None:
     """Close the app's index searchers (else their files are left to the garbage collector)."""
     from web.state import EXTENSION

@@ -14,7 +14,6 @@ from search.config import Settings
 from search.documents import file_key
 from search.indexer import update_index, writer_lock
 from search.query import SearchRequest
-from web import create_app
 from web.state import SEARCH_PARAMETERS
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")
@@ -363,9 +362,9 @@ def test_health(client, engine):
 
 
 @pytest.fixture
-def no_index_client(tmp_path):
+def no_index_client(tmp_path, make_app):
     settings = Settings(seeds=SEEDS, index=tmp_path / "index")
-    return create_app({"SETTINGS": settings}).test_client(), tmp_path / "index"
+    return make_app({"SETTINGS": settings}).test_client(), tmp_path / "index"
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/api/search?q=碳", "/api/documents/x"])
@@ -381,7 +380,7 @@ def test_missing_index_is_a_503_not_a_500(no_index_client, path):
 
 
 @pytest.fixture
-def private(seeds_copy, tmp_path):
+def private(seeds_copy, tmp_path, make_app):
     """An app with its own index built from a copy of the seeds, and a reindex token."""
     index = tmp_path / "index"
     update_index(seeds_copy, index)
@@ -391,7 +390,7 @@ def private(seeds_copy, tmp_path):
         "REINDEX_INTERVAL": 0,
         "REINDEX_WAIT": 0,
     }
-    return create_app(config), seeds_copy, index
+    return make_app(config), seeds_copy, index
 
 
 def bearer(token: str) -> dict:
@@ -407,10 +406,10 @@ def test_reindex_disabled_without_a_configured_token(client):
         )
 
 
-def test_reindex_token_from_the_environment(seed_index, monkeypatch):
+def test_reindex_token_from_the_environment(seed_index, monkeypatch, make_app):
     monkeypatch.setenv("POLICY_SEARCH_REINDEX_TOKEN", "from-env")
     monkeypatch.setenv("POLICY_SEARCH_INDEX", str(seed_index))
-    client = create_app({"REINDEX_INTERVAL": 0}).test_client()
+    client = make_app({"REINDEX_INTERVAL": 0}).test_client()
     assert client.post("/api/reindex", headers=bearer("wrong")).status_code == 403
     assert client.get("/api/health").json["documents"] == 13
 

@@ -14,7 +14,6 @@ import pytest
 from search.config import Settings
 from search.documents import file_key
 from search.query import SORTS
-from web import create_app
 from web.pages import SORT_LABELS, csv_cell, web_url
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")
@@ -248,8 +247,8 @@ def test_page_bad_parameter_shows_the_message_with_status_400(client):
     assert links(text, "chip") == [(url(("q", "碳")), "起始日期：2020-13×（移除）")]
 
 
-def test_page_missing_index_is_a_503_page(tmp_path):
-    client = create_app({"SETTINGS": Settings(index=tmp_path / "index")}).test_client()
+def test_page_missing_index_is_a_503_page(tmp_path, make_app):
+    client = make_app({"SETTINGS": Settings(index=tmp_path / "index")}).test_client()
     for path in ("/", "/documents/x"):
         text = page(client, path, status=503)
         assert "<h1>服务暂不可用（503）</h1>" in text
@@ -420,9 +419,9 @@ def test_export_json_holds_every_match_in_the_search_order(client):
     assert body["hits"] == search["hits"]
 
 
-def test_export_is_capped_and_says_so(seed_index):
+def test_export_is_capped_and_says_so(seed_index, make_app):
     config = {"SETTINGS": Settings(index=seed_index), "EXPORT_LIMIT": 5}
-    client = create_app(config).test_client()
+    client = make_app(config).test_client()
     body = client.get("/export.json").json
     assert (body["total"], body["exported"], body["limit"], body["truncated"]) == (13, 5, 5, True)
     assert len(csv_rows(client.get("/export.csv"))) == 1 + 5

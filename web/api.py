@@ -40,10 +40,11 @@ def document(record_id: str):
 
 @blueprint.get("/health")
 def health():
-    index = search_index()
-    generation = index.generation
-    documents = index.search(SearchRequest(per_page=1))["total"]
-    return jsonify({"status": "ok", "documents": documents, "generation": generation})
+    # count and label from one search: two calls could straddle a commit and mix generations
+    browse = search_index().search(SearchRequest(per_page=1))
+    return jsonify(
+        {"status": "ok", "documents": browse["total"], "generation": browse["generation"]}
+    )
 
 
 @blueprint.post("/reindex")

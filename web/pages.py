@@ -260,10 +260,11 @@ def web_url(url: str | None) -> bool:
 def search():
     state = search_state()
     try:
-        wanted = search_request()
+        # the query's grammar is checked while searching (too deep nesting): same page for both
+        result = search_index().search(search_request())
     except InvalidParameter as error:
         return render_search(None, state, error, status=400)
-    return render_search(search_index().search(wanted), state)
+    return render_search(result, state)
 
 
 @blueprint.get("/documents/<record_id>")

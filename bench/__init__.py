@@ -1,0 +1,1 @@
+"""Benchmarks: speed (bench/run, speed.py) and relevance (relevance.py) on the shared corpus."""
