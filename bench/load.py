@@ -109,27 +109,42 @@ def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]
     return response.status, response.read()
 
 
+class _Client:
+    """One keep-alive connection that times requests and reconnects after a broken one."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
+
+    def timed(self, path: str) -> float | None:
+        """Seconds a 200 answer took, or None for a failed request (any other status, or none)."""
+        started = time.perf_counter()
+        try:
+            status, _ = _get(self.connection, path)
+        except OSError:
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
+            return None
+        return time.perf_counter() - started if status == 200 else None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def latencies(port: int, paths: Sequence[str], passes: int = 1) -> tuple[list[float], int]:
     """One client, one request at a time: (latency of each successful request, errors)."""
     found, errors = [], 0
-    connection = http.client.HTTPConnection(HOST, port, timeout=60)
+    client = _Client(port)
     try:
         for _ in range(passes):
             for path in paths:
-                started = time.perf_counter()
-                try:
-                    status, _ = _get(connection, path)
-                except OSError:
-                    connection.close()
-                    connection = http.client.HTTPConnection(HOST, port, timeout=60)
+                took = client.timed(path)
+                if took is None:
                     errors += 1
-                    continue
-                if status == 200:
-                    found.append(time.perf_counter() - started)
                 else:
-                    errors += 1
+                    found.append(took)
     finally:
-        connection.close()
+        client.close()
     return found, errors
 
 
@@ -143,23 +158,15 @@ def load(port: int, paths: Sequence[str], clients: int, seconds: float) -> LoadR
     def client(offset: int) -> None:
         own: list[float] = []
         errors = 0
-        connection = http.client.HTTPConnection(HOST, port, timeout=60)
+        connection = _Client(port)
         i = offset
         while time.perf_counter() < stop_at:
-            path = paths[i % len(paths)]
+            took = connection.timed(paths[i % len(paths)])
             i += 1
-            started = time.perf_counter()
-            try:
-                status, _ = _get(connection, path)
-            except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection(HOST, port, timeout=60)
+            if took is None:
                 errors += 1
-                continue
-            if status == 200:
-                own.append(time.perf_counter() - started)
             else:
-                errors += 1
+                own.append(took)
         connection.close()
         with lock:
             result.latencies += own
