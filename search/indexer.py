@@ -24,6 +24,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
+from . import vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexMissing, SearchError
 from .records import FileReport, IngestReport, IngestWarning, Record
@@ -32,7 +33,8 @@ from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 1
+# 2: the character-pair field and sentence vectors. An index of another version is rebuilt.
+MANIFEST_VERSION = 2
 GENERATION_PREFIX = "gen-"
 WRITER_MEMORY_MB = 256
 
@@ -197,6 +199,7 @@ def record_document(record: Record) -> dict:
             if record.confidence is None
             else round(record.confidence * CONFIDENCE_SCALE)
         ),
+        "grams": f"{record.title or ''}\n{record.content or ''}",
         "record": json.dumps(record.to_dict(), ensure_ascii=False),
     }
     if record.date:
@@ -237,11 +240,12 @@ def read_manifest(generation: Path) -> dict:
         raise SearchError(f"the index manifest {path} is missing") from None
     except (OSError, ValueError) as exc:
         raise SearchError(f"the index manifest {path} is corrupt ({exc})") from None
-    if (
-        not isinstance(manifest, dict)
-        or manifest.get("version") != MANIFEST_VERSION
-        or not isinstance(manifest.get("files"), dict)
-    ):
+    if isinstance(manifest, dict) and manifest.get("version") != MANIFEST_VERSION:
+        raise SearchError(
+            f"the index manifest {path} is from another version of policy-search (index format "
+            f"{manifest.get('version')!r}; this version writes {MANIFEST_VERSION})"
+        )
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise SearchError(f"the index manifest {path} is corrupt (unexpected content)")
     for relative, entry in manifest["files"].items():
         if not _valid_entry(entry):
@@ -381,8 +385,9 @@ def _read(
         path, sha256 = files[relative]
         records, file_report = read_file(path, seeds)
         report.files.append(file_report)
-        for record in records:
-            writer.add_document(**record_document(record))
+        texts = [vectors.record_text(r.title or "", r.content or "") for r in records]
+        for record, vector in zip(records, vectors.embed(texts), strict=True):
+            writer.add_document(**record_document(record), vector=vectors.to_bytes(vector))
         manifest["files"][relative] = _manifest_entry(sha256, file_report)
         if progress:
             progress(done, total, relative)

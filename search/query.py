@@ -30,6 +30,7 @@ from .analysis import index_tokens, normalize, query_words, stopwords, synonyms
 from .errors import DocumentNotFound, IndexMissing, InvalidParameter
 from .indexer import current_generation, generation_label, manifest_report, read_manifest
 from .schema import CONFIDENCE_SCALE, FACET_FIELDS
+from .scoring import ScoringColumns, rank_question
 
 MAX_QUERY_CHARS = 1000
 MAX_NESTING = 20
@@ -521,6 +522,7 @@ class Columns:
         self.band = np.full(size, -1, dtype=np.int32)
         for i, (_, low, high) in enumerate(CONFIDENCE_BANDS):
             self.band[(self.confidence >= low) & (self.confidence < high)] = i
+        self.scoring = ScoringColumns(reader, size)
 
     @staticmethod
     def _numbers(reader, name: str, size: int, translate: bool = True) -> np.ndarray:
@@ -753,6 +755,7 @@ class SearchIndex:
         columns = generation.columns
         compiled = compile_query(request.q) if request.q.strip() else None
         match = "all"
+        ranked = None
         if compiled is None or compiled.query is None:
             matched = np.flatnonzero(columns.live)
             query = None
@@ -767,7 +770,9 @@ class SearchIndex:
                 )
             ):
                 query = compiled.any_query
-                matched = self._docs(searcher, query, columns)
+                question = rank_question(searcher, columns.scoring, query, request.q, columns.live)
+                ranked = question.scores
+                matched = np.flatnonzero(question.matched)
                 match = "any"
         masks = self._filter_masks(request, columns, matched)
         allowed = matched[_all(masks, len(matched))]
@@ -776,7 +781,9 @@ class SearchIndex:
         sort = request.sort
         if sort == "relevance" and query is None:
             sort = "-date"
-        if sort == "relevance":
+        if sort == "relevance" and ranked is not None:
+            page_docs, scores = _fused_page(ranked, allowed, first, request.per_page)
+        elif sort == "relevance":
             page_docs, scores = self._ranked(
                 searcher, query, allowed, len(matched), first, request.per_page
             )
@@ -1009,6 +1016,15 @@ def _all(masks: list[np.ndarray] | dict, size: int) -> np.ndarray:
     for mask in masks.values() if isinstance(masks, dict) else masks:
         keep &= mask
     return keep
+
+
+def _fused_page(
+    scores: np.ndarray, docs: np.ndarray, first: int, count: int
+) -> tuple[list[int], list[float]]:
+    """A page of `docs` by their fused question scores, best first (ties by document number)."""
+    order = np.lexsort((docs, -scores[docs]))[first : first + count]
+    page = docs[order]
+    return page.tolist(), [round(float(scores[d]), 4) for d in page]
 
 
 def _sorted_page(

@@ -31,6 +31,19 @@ SYNONYM_WEIGHT = 0.8
 # 个体工商户) match too, at this weight: the article that answers may use only the shorter word.
 SUBWORD_WEIGHT = 0.5
 
+# Ranked matching adds, to the words' BM25F score (divided by its best value among the matched
+# records), the BM25 of the question's character pairs (likewise divided) at GRAM_WEIGHT and the
+# cosine of sentence vectors (as a z-score over all records) at MEANING_WEIGHT. Pairs match where
+# the segmenter cut question and article differently (偿还 / 清偿还款); vectors, where they say
+# the same thing in other words. See search/scoring.py and docs/relevance.md.
+GRAM_WEIGHT = 0.5
+MEANING_WEIGHT = 0.35
+# Move question vectors by the map learned from judged questions (search/vectors.py).
+QUESTION_MAP = True
+# The idf of character pairs: "whoosh" (never below 1) or "probabilistic" (near 0 for pairs in
+# most records, such as those of 合同 or 可以 in law articles).
+GRAM_IDF = "probabilistic"
+
 # When all words must match and fewer records than this do, a query of at least
 # FALLBACK_MIN_WORDS content words is answered by ranked matching of any word instead (a
 # question's wording is rarely all in the article that answers it). Shorter queries fall back

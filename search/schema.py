@@ -3,9 +3,11 @@ read them column-wise instead of loading stored documents."""
 
 from __future__ import annotations
 
-from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, SchemaClass
+from whoosh.columns import FixedBytesColumn
+from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, SchemaClass
 
-from .analysis import ChineseAnalyzer
+from .analysis import BigramAnalyzer, ChineseAnalyzer
+from .vectors import VECTOR_BYTES
 
 # Exact-value facet fields as they are named in the index.
 FACET_FIELDS = ("issuer", "node_type", "region", "sector")
@@ -30,5 +32,9 @@ class PolicySchema(SchemaClass):
     date = DATETIME(stored=True, sortable=True)
     year = NUMERIC(int, bits=32, stored=True, sortable=True, signed=False)
     confidence = NUMERIC(int, bits=32, stored=True, sortable=True)
+    # title and content again as overlapping character pairs, for ranked matching of questions
+    grams = TEXT(analyzer=BigramAnalyzer(), phrase=False)
+    # the record's sentence vector (search/vectors.py), float16 bytes, read column-wise
+    vector = COLUMN(FixedBytesColumn(VECTOR_BYTES))
     # the whole record as JSON: what hits, details and exports show
     record = STORED()

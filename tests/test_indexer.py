@@ -206,4 +206,4 @@ def test_cli_index_reports_lock_conflicts_without_a_traceback(seeds_copy, tmp_pa
         out, err = run.communicate(timeout=60)
     assert run.returncode == 1
     assert "Error: another indexer" in err and "Traceback" not in err
-    assert json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"] == 1
+    assert json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"] == 2

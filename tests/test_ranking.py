@@ -4,15 +4,17 @@ small index of law articles built here; plus the split and measures of bench/rel
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from whoosh import query as wq
 
-from bench.relevance import measures, split_of
-from search import ranking
-from search.analysis import query_words
+from bench.relevance import measures, ranking_settings, split_of, train_question_map
+from search import ranking, scoring, vectors
+from search.analysis import character_bigrams, query_words
 from search.documents import file_key
 from search.indexer import update_index
 from search.query import SearchIndex, SearchRequest, compile_query
@@ -139,3 +141,105 @@ def test_measures_of_two_rankings():
     assert scores["Recall@10"] == pytest.approx((2 / 2 + 0) / 2)
     ideal = 1 + 1 / math.log2(3)
     assert scores["nDCG@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal / 2)
+
+
+# --- ranked matching in numpy: words, character pairs, sentence vectors ------------------------
+
+
+def test_character_bigrams_pair_characters_within_runs():
+    assert character_bigrams("碳排放权，Ｇ２0 交易!") == [
+        "碳排",
+        "排放",
+        "放权",
+        "g2",
+        "20",
+        "交易",
+    ]
+    assert character_bigrams("税") == ["税"]
+    assert character_bigrams("——") == []
+
+
+def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):
+    # the same question scored by Whoosh's own matchers and by scoring.bm25, record by record
+    compiled = compile_query("个体工商户的债务用什么财产承担？")
+    searcher, generation = law_engine._searcher()
+    whoosh_scores = dict(searcher.search(compiled.any_query, limit=None).items())
+    terms_, others = scoring.flatten(compiled.any_query)
+    assert others == [] and len(terms_) > 10
+    ours = scoring.bm25(searcher, generation.columns.scoring, terms_)
+    assert set(np.flatnonzero(ours).tolist()) == set(whoosh_scores)
+    for docnum, score in whoosh_scores.items():
+        assert ours[docnum] == pytest.approx(score, rel=1e-5)
+
+
+def test_every_record_has_its_sentence_vector(law_engine):
+    searcher, generation = law_engine._searcher()
+    matrix = generation.columns.scoring.vectors
+    for docnum in range(searcher.doc_count_all()):
+        record = json.loads(searcher.stored_fields(docnum)["record"])
+        expected = vectors.embed([vectors.record_text(record["title"], record["content"])])[0]
+        assert np.linalg.norm(matrix[docnum]) == pytest.approx(1.0, abs=1e-2)
+        assert float(matrix[docnum] @ expected) > 0.999  # float16 storage, same vector
+
+
+def test_sentence_vectors_follow_records_through_updates(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in ("civil-54.md", "labour-7.md"):
+        title, text = ARTICLES[name]
+        (seeds / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    root = tmp_path / "index"
+    update_index(seeds, root)
+    (seeds / "civil-54.md").unlink()
+    title, text = ARTICLES["labour-10.md"]
+    (seeds / "labour-10.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    assert update_index(seeds, root).files_read == 1
+    with SearchIndex(root) as engine:
+        searcher, generation = engine._searcher()
+        matrix = generation.columns.scoring.vectors
+        live = {}
+        for docnum, fields in searcher.iter_docs():
+            record = json.loads(fields["record"])
+            live[record["id"]] = docnum
+        assert set(live) == {record_id("labour-7.md"), record_id("labour-10.md")}
+        for name in ("labour-7.md", "labour-10.md"):
+            title, text = ARTICLES[name]
+            expected = vectors.embed([vectors.record_text(title, text)])[0]
+            assert float(matrix[live[record_id(name)]] @ expected) > 0.999
+
+
+def test_each_signal_of_ranked_matching_counts(law_engine):
+    # 员工 and 合同 are in no article: the question matches by 劳动 / 签 alone in different ways
+    question = "员工入职以后多久必须签劳动合同？"
+    with ranking_settings({"GRAM_WEIGHT": 0.0, "MEANING_WEIGHT": 0.0}):
+        words_only = search(law_engine, question)
+    full = search(law_engine, question)
+    assert words_only["match"] == full["match"] == "any"
+    assert words_only["total"] == full["total"]  # the signals order the matches, never add any
+    assert full["hits"][0]["id"] == record_id("labour-10.md")
+    assert [h["score"] for h in full["hits"]] != [h["score"] for h in words_only["hits"]]
+
+
+def test_question_map_training_moves_questions_to_their_answers():
+    # three documents; each question starts nearest the wrong one, and is paired with another
+    rng = np.random.default_rng(7)
+    documents = np.linalg.qr(rng.normal(size=(16, 3)))[0].T.astype(np.float32)  # orthonormal
+    wrong = [1, 2, 0]
+    questions = documents[wrong] + 0.1 * rng.normal(size=(3, 16)).astype(np.float32)
+    pairs = np.array([(0, 0), (1, 1), (2, 2)])
+    before = np.argmax(questions @ documents.T, axis=1)
+    assert before.tolist() == wrong
+    mapping = train_question_map(questions, documents, pairs, epochs=200, batch=3)
+    after = np.argmax((questions + questions @ mapping) @ documents.T, axis=1)
+    assert after.tolist() == [0, 1, 2]
+    again = train_question_map(questions, documents, pairs, epochs=200, batch=3)
+    assert np.array_equal(mapping, again)  # the same seed learns the same map
+
+
+def test_question_vector_is_moved_by_the_shipped_map():
+    mapping = vectors.question_map()
+    assert mapping is not None and mapping.shape == (vectors.DIMENSIONS, vectors.DIMENSIONS)
+    plain = vectors.embed(["房东不修房子怎么办"])[0]
+    moved = vectors.question_vector("房东不修房子怎么办")
+    assert np.allclose(moved, plain + plain @ mapping, atol=1e-5)
+    assert np.array_equal(vectors.question_vector("房东不修房子怎么办", mapped=False), plain)

