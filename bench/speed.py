@@ -960,21 +960,26 @@ GAPS = {
         "frequent words still adding to their scores), would close it."
     ),
     "sqlite_ratio": (
-        "FTS5 matches, ranks and groups in C; we count facets in numpy but score the matches "
-        "in Python through Whoosh (two thirds of a keyword query). Scoring in numpy as above "
-        "is what would bring the faceted queries within 3x."
+        "FTS5 matches, ranks and groups in C; we count facets in numpy but score keyword "
+        "matches in Python through Whoosh (two thirds of a keyword query). Questions are now "
+        "scored in numpy (`search/scoring.py`, the same BM25F numbers); ranking keyword "
+        "queries through it too is what would bring the faceted queries within 3x."
     ),
     "build_chars_per_s": (
-        "most of the build is Whoosh writing postings in Python (`add_document`, then the "
-        "commit's sort and encoding), a fifth markdown-it parsing. Fewer postings would help "
-        "most: date, year and confidence are indexed as numeric terms of several precision "
-        "tiers each though they are only ever filtered through the numpy columns, and the "
-        "stored record carries the raw Markdown beside its content."
+        "over half of the build is now the sentence vectors: the encoder's numpy forward pass "
+        "reads about 40,000 characters a second on this machine (the first 256 of each "
+        "record), and it holds the GIL between its small matrix products, so a thread beside "
+        "Whoosh gains nothing (measured); a worker process embedding file n+1 while Whoosh "
+        "writes file n would overlap the two on two cores. The rest is Whoosh writing "
+        "postings in Python (`add_document`, the commit's sort and encoding; the character "
+        "pairs added a field) and a fifth markdown-it: date, year and confidence are indexed "
+        "as numeric terms of several precision tiers each though only the numpy columns "
+        "filter them, and the stored record carries the raw Markdown beside its content."
     ),
     "incremental_s": (
-        "the update re-reads every facet column of the whole index after the commit; keeping "
-        "the old columns and appending the new segment's would make it proportional to the "
-        "change."
+        "the update re-reads every facet column and every sentence vector of the whole index "
+        "after the commit (about 1 s at 78k records); keeping the old columns and appending "
+        "the new segment's would make it proportional to the change."
     ),
     "cold_start_s": (
         "opening reads every facet column and loads the dictionary; both could be cached on "
@@ -1003,9 +1008,11 @@ NOTES = """
 
 - The baselines index exactly our records and our tokens (search.analysis.index_tokens): the
   words of each field in one column, the dictionary words inside them in another. A term matches
-  either; a phrase matches the words only. Their totals agree with ours (column "same totals";
-  the one question where SQLite differs does so by 3 of 450 records in its any-word form, not
-  investigated further).
+  either; a phrase matches the words only. Their totals agree with ours on keyword, filtered and
+  typo queries (column "same totals"). On questions they do not: ours also matches the 50
+  records nearest each question in meaning (sentence vectors, `search/scoring.py`), which the
+  baselines have no way to find, so our totals are larger by up to 50; the baselines also skip
+  the fusion of character pairs and vectors, so their question times are of a plainer ranking.
 - SQLite FTS5 ranks with bm25 weighted like our fields (title 2, content 1, meta 0.5); tantivy
   keeps our boosts (fields and synonyms). Facets: GROUP BY over the matched rowids (SQLite),
   terms aggregations (tantivy); a facet ignores its own filter in all three engines.

@@ -21,6 +21,14 @@ class IndexLocked(IndexUnavailable):
     """Another writer holds the index lock."""
 
 
+class IndexWriteFailed(SearchError):
+    """An update failed on the file system; the last complete index is still in place."""
+
+
+class StorageFull(IndexWriteFailed):
+    """An update failed because the disk (or the file size limit) is full."""
+
+
 class InvalidParameter(SearchError):
     """A search parameter has a value we cannot use; `parameter` names it."""
 

@@ -26,7 +26,7 @@ from whoosh import index as whoosh_index
 
 from . import vectors
 from .documents import find_markdown_files, read_file
-from .errors import IndexLocked, IndexMissing, SearchError
+from .errors import IndexLocked, IndexMissing, IndexWriteFailed, SearchError, StorageFull
 from .records import FileReport, IngestReport, IngestWarning, Record
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
 
@@ -355,7 +355,8 @@ def update_index(
                 _remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
                 raise
     except OSError as exc:
-        raise SearchError(_write_failure(index_root, exc)) from None
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        raise (StorageFull if full else IndexWriteFailed)(_write_failure(index_root, exc)) from None
     result.seconds = time.monotonic() - started
     return result
 

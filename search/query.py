@@ -770,7 +770,14 @@ class SearchIndex:
                 )
             ):
                 query = compiled.any_query
-                question = rank_question(searcher, columns.scoring, query, request.q, columns.live)
+                question = rank_question(
+                    searcher,
+                    columns.scoring,
+                    query,
+                    request.q,
+                    columns.live,
+                    widen=_reads_as_question(request.q, compiled),
+                )
                 ranked = question.scores
                 matched = np.flatnonzero(question.matched)
                 match = "any"
@@ -796,7 +803,8 @@ class SearchIndex:
             for docnum, score in zip(page_docs, scores, strict=True)
         ]
         suggestion = None
-        if total == 0 and compiled is not None:
+        # only when the words found nothing: if filters emptied the result, the words are right
+        if len(matched) == 0 and compiled is not None:
             suggestion = self._suggest(searcher, request, compiled)
         return {
             "query": request.q,
@@ -1016,6 +1024,17 @@ def _all(masks: list[np.ndarray] | dict, size: int) -> np.ndarray:
     for mask in masks.values() if isinstance(masks, dict) else masks:
         keep &= mask
     return keep
+
+
+def _reads_as_question(text: str, compiled: CompiledQuery) -> bool:
+    """A sentence rather than keywords: it ends in a question mark, or it is written without
+    spaces and holds ranking.QUESTION_MIN_WORDS content words or more (排污许克证 is a typo of
+    one term, 生态环境 损害 赔偿 three keywords; 我的邻居天天很吵怎么办 is a question)."""
+    if text.strip().endswith(("?", "？")):
+        return True
+    return (
+        len(compiled.raw_words) == 1 and len(compiled.content_words) >= ranking.QUESTION_MIN_WORDS
+    )
 
 
 def _fused_page(

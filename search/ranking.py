@@ -40,6 +40,11 @@ GRAM_WEIGHT = 0.5
 MEANING_WEIGHT = 0.35
 # Move question vectors by the map learned from judged questions (search/vectors.py).
 QUESTION_MAP = True
+# A query that reads as a question (it ends in a question mark, or it is written without spaces
+# and holds QUESTION_MIN_WORDS content words or more) also matches this many records nearest to
+# it in meaning, whether or not they share a word with it.
+MEANING_CANDIDATES = 50
+QUESTION_MIN_WORDS = 4
 # The idf of character pairs: "whoosh" (never below 1) or "probabilistic" (near 0 for pairs in
 # most records, such as those of 合同 or 可以 in law articles).
 GRAM_IDF = "probabilistic"

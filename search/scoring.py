@@ -166,11 +166,18 @@ class Ranked:
     """The fused score of every document (0 where the question matched nothing) and the parts."""
 
     scores: np.ndarray
-    matched: np.ndarray  # bool: some word of the question (or a synonym, a sub-word) matched
+    # bool: some word of the question (or a synonym, a sub-word) matched, or the record is among
+    # the nearest in meaning to a question that some record matched by its words
+    matched: np.ndarray
 
 
 def rank_question(
-    searcher, columns: ScoringColumns, query: wq.Query, text: str, live: np.ndarray
+    searcher,
+    columns: ScoringColumns,
+    query: wq.Query,
+    text: str,
+    live: np.ndarray,
+    widen: bool = True,
 ) -> Ranked:
     """Score a question's ranked-OR query (ranking.question_query) for every record.
 
@@ -179,7 +186,10 @@ def rank_question(
     meaning: cosine of sentence vectors, as a z-score over the records that have a vector.
     The word and pair scores are divided by their best value among matched records, so each
     weighs the same whatever the question's length; the result orders the matched records.
-    """
+    With `widen` (the query reads as a question, not as keywords), the ranking.MEANING_CANDIDATES
+    records nearest the question in meaning join the matched ones, even without a word in
+    common (邻居 ... 吵 finds 相邻 ... 噪声); a question no record matches by its words still
+    matches nothing (a typo should get a suggestion, not fifty guesses)."""
     terms, others = flatten(query)
     words = bm25(searcher, columns, terms)
     for other in others:
@@ -205,5 +215,10 @@ def rank_question(
         spread = float(present.std())
         if spread > 0:
             fused += ranking.MEANING_WEIGHT * (cosines - float(present.mean())) / spread
+        nearest = min(ranking.MEANING_CANDIDATES, int(live.sum())) if widen else 0
+        if nearest:
+            candidates = np.where(live & columns.present, cosines, -np.inf)
+            top = np.argpartition(-candidates, nearest - 1)[:nearest]
+            matched[top[np.isfinite(candidates[top])]] = True
     fused[~matched] = 0
     return Ranked(fused, matched)

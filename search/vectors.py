@@ -23,7 +23,7 @@ DTYPE = np.float16
 VECTOR_BYTES = DIMENSIONS * np.dtype(DTYPE).itemsize
 # What of a record is read: its title and the start of its text. The cost of a vector grows with
 # the text's length, and the first paragraphs say what a record is about.
-MAX_CHARS = 512
+MAX_CHARS = 256
 BATCH = 64
 # A linear map of question vectors (q -> q + qA) learned from judged questions and the articles
 # that answer them (`python -m bench.relevance --train-map`, docs/relevance.md): it moves a lay
@@ -90,8 +90,12 @@ def to_bytes(vector: np.ndarray) -> bytes:
 def matrix(rows: Sequence[bytes], size: int) -> np.ndarray:
     """The stored vectors of every document number as one float32 matrix; a row that holds no
     vector (a record indexed before vectors existed) is all zeros."""
+    rows = list(rows)
+    if len(rows) == size and all(len(raw) == VECTOR_BYTES for raw in rows):
+        packed = np.frombuffer(b"".join(rows), dtype=DTYPE).reshape(size, DIMENSIONS)
+        return packed.astype(np.float32)
     out = np.zeros((size, DIMENSIONS), dtype=np.float32)
-    for docnum, raw in enumerate(rows):
+    for docnum, raw in enumerate(rows[:size]):
         if raw and len(raw) == VECTOR_BYTES:
             out[docnum] = np.frombuffer(raw, dtype=DTYPE)
     return out

@@ -173,9 +173,11 @@ def test_speed_run_writes_every_table(tiny_corpus, tmp_path):
     assert sorted(size["queries"]) == sorted(sets)
     for name in sets:
         assert list(size["queries"][name]) == engines
-        # the baselines answer the same queries with the same totals as ours
+        # the baselines answer the same queries with the same totals as ours (not questions:
+        # ours also matches the records nearest a question in meaning)
         agreement = size["agreement"][name]
-        assert all(agreement[e] == agreement["queries"] for e in engines[1:])
+        if name != "questions":
+            assert all(agreement[e] == agreement["queries"] for e in engines[1:])
     servers = ["ours"] + (["datasette"] if speed.available("datasette") else [])
     assert list(size["http"]) == servers
     for server in servers:

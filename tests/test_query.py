@@ -178,6 +178,9 @@ def test_did_you_mean_when_nothing_matches(engine):
     assert result["total"] == 0
     assert result["suggestion"] == "碳排量"
     assert run(engine, q="碳中和")["suggestion"] is None
+    # the words match; a filter emptied the result: nothing to suggest
+    filtered = run(engine, q="碳中和", year=["1999"])
+    assert (filtered["total"], filtered["suggestion"]) == (0, None)
 
 
 def test_hit_fields(engine):

@@ -103,13 +103,19 @@ def test_compile_query_keeps_the_keyword_form_for_all_words():
 
 def test_search_long_question_is_answered_by_any_words(law_engine):
     # no article holds 个体工商户, 债务, 财产 and 承担 all: the one holding most of them wins
-    result = search(law_engine, "个体工商户的债务用什么财产承担？")
+    question = "个体工商户的债务用什么财产承担？"
+    with ranking_settings({"MEANING_CANDIDATES": 0}):
+        result = search(law_engine, question)
     assert result["match"] == "any"
     assert [hit["id"] for hit in result["hits"]] == [
         record_id("civil-56.md"),
         record_id("civil-54.md"),
         record_id("civil-1064.md"),
     ]
+    # as a question it also matches the two articles nearest in meaning, ranked after these
+    widened = search(law_engine, question)
+    assert [hit["id"] for hit in widened["hits"]][:3] == [h["id"] for h in result["hits"]]
+    assert widened["total"] == len(ARTICLES)
 
 
 def test_search_question_finds_the_article_by_its_words(law_engine):
@@ -213,7 +219,8 @@ def test_each_signal_of_ranked_matching_counts(law_engine):
     question = "员工入职以后多久必须签劳动合同？"
     with ranking_settings({"GRAM_WEIGHT": 0.0, "MEANING_WEIGHT": 0.0}):
         words_only = search(law_engine, question)
-    full = search(law_engine, question)
+    with ranking_settings({"MEANING_CANDIDATES": 0}):
+        full = search(law_engine, question)
     assert words_only["match"] == full["match"] == "any"
     assert words_only["total"] == full["total"]  # the signals order the matches, never add any
     assert full["hits"][0]["id"] == record_id("labour-10.md")
@@ -243,3 +250,20 @@ def test_question_vector_is_moved_by_the_shipped_map():
     moved = vectors.question_vector("房东不修房子怎么办")
     assert np.allclose(moved, plain + plain @ mapping, atol=1e-5)
     assert np.array_equal(vectors.question_vector("房东不修房子怎么办", mapped=False), plain)
+
+
+def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):
+    # 登记 is in one article only; as a question, the nearest records in meaning join it
+    question = "做生意要去哪里登记？"
+    with ranking_settings({"MEANING_CANDIDATES": 0}):
+        by_words = search(law_engine, question)
+    widened = search(law_engine, question)
+    assert by_words["match"] == widened["match"] == "any"
+    assert [h["id"] for h in by_words["hits"]] == [record_id("civil-54.md")]
+    assert widened["total"] == len(ARTICLES)  # every record is among the 50 nearest here
+    assert widened["hits"][0]["id"] == record_id("civil-54.md")
+    # keywords are not widened, and a question no record matches by its words matches nothing
+    assert search(law_engine, "登记 字号")["total"] == 1
+    assert search(law_engine, "做生意 去 哪里 登记")["total"] == 1  # four keywords
+    nothing = search(law_engine, "做生意要去哪里备案审批？")
+    assert nothing["total"] == 0

@@ -287,7 +287,7 @@ def test_reindex_on_a_full_disk_is_a_clear_error_and_the_next_one_works(small_in
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
     try:
-        assert refused.status_code == 500
+        assert refused.status_code == 507  # Insufficient Storage
         message = refused.json["error"]["message"]
         assert message.startswith(f"could not update the index at {index} (File too large)")
         assert client.get("/api/health").json["documents"] == 30 * RECORDS

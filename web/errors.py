@@ -15,6 +15,7 @@ from search.errors import (
     IndexUnavailable,
     InvalidParameter,
     SearchError,
+    StorageFull,
 )
 
 # The library's errors and the HTTP status each one means; the first matching class wins.
@@ -22,6 +23,7 @@ SEARCH_ERROR_STATUS = (
     (InvalidParameter, 400),
     (DocumentNotFound, 404),
     (IndexLocked, 409),
+    (StorageFull, 507),
     (IndexUnavailable, 503),
     (SearchError, 500),
 )

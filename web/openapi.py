@@ -370,6 +370,10 @@ def openapi_document() -> dict:
                                 }
                             },
                         },
+                        "507": _error(
+                            "The disk or the file size limit is full; the last complete index "
+                            "keeps serving."
+                        ),
                     },
                 }
             },
