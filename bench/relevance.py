@@ -403,7 +403,7 @@ def record_vectors(index_root: Path, sources: dict[str, str]) -> dict[str, np.nd
 
     with SearchIndex(index_root) as engine:
         searcher, generation = engine._searcher()
-        matrix = generation.columns.scoring.vectors
+        matrix, _ = generation.columns.scoring.vectors(searcher.reader())
         return {
             sources[fields["source_file"]]: matrix[docnum]
             for docnum, fields in searcher.iter_docs()

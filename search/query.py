@@ -522,7 +522,7 @@ class Columns:
         self.band = np.full(size, -1, dtype=np.int32)
         for i, (_, low, high) in enumerate(CONFIDENCE_BANDS):
             self.band[(self.confidence >= low) & (self.confidence < high)] = i
-        self.scoring = ScoringColumns(reader, size)
+        self.scoring = ScoringColumns(size)
 
     @staticmethod
     def _numbers(reader, name: str, size: int, translate: bool = True) -> np.ndarray:

@@ -10,6 +10,7 @@ normalised per question before they are added.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,18 +29,25 @@ _LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
 class ScoringColumns:
-    """Per index commit: the field lengths BM25 needs and the records' sentence vectors."""
+    """Per index commit: the field lengths BM25 needs and the records' sentence vectors, each
+    read on first use from a reader of that commit (a searcher's), so that a commit costs
+    nothing here until a question needs them."""
 
-    def __init__(self, reader, size: int):
+    def __init__(self, size: int):
         self.size = size
+        self._lock = threading.Lock()
         self._lengths: dict[str, np.ndarray] = {}
-        raw = list(reader.column_reader("vector")) if reader.has_column("vector") else []
-        self.vectors = vectors.matrix(raw, size)
-        present = np.any(self.vectors != 0, axis=1)
-        self.has_vectors = bool(present.any())
-        # The cosines of a question with every record are standardised with these (over the
-        # records that have a vector), so a filter never changes how the rest are ordered.
-        self.present = present
+        self._vectors: np.ndarray | None = None
+        self._present: np.ndarray | None = None
+
+    def vectors(self, reader) -> tuple[np.ndarray, np.ndarray]:
+        """(every document's vector as a float32 row, which rows hold one): 2 KB a record."""
+        with self._lock:
+            if self._vectors is None:
+                raw = list(reader.column_reader("vector")) if reader.has_column("vector") else []
+                self._vectors = vectors.matrix(raw, self.size)
+                self._present = np.einsum("ij,ij->i", self._vectors, self._vectors) > 0
+        return self._vectors, self._present
 
     def lengths(self, reader, field: str) -> np.ndarray:
         """Every document's length in `field` (0 where it has none), read once per commit from
@@ -58,22 +66,10 @@ class ScoringColumns:
 
 
 def _length_column(leaf, field: str):
-    per_doc = getattr(leaf, "_perdoc", None)
-    if per_doc is None or not hasattr(per_doc, "_cached_reader"):
-        return _PublicLengths(leaf, field)
-    return per_doc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
-
-
-class _PublicLengths:
-    """The slow way round, through the public API (a reader without W3 per-document columns)."""
-
-    def __init__(self, leaf, field: str):
-        self.leaf, self.field = leaf, field
-
-    def __iter__(self):
-        for docnum in range(self.leaf.doc_count_all()):
-            length = self.leaf.doc_field_length(docnum, self.field, 0) or 0
-            yield min(255, int(np.searchsorted(_LENGTHS, length)))
+    """The one-byte lengths of `field` in a segment, as Whoosh's W3 codec keeps them (None when
+    no document of the segment has the field). whoosh-reloaded is pinned to the version whose
+    per-document reader this reads."""
+    return leaf._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
 
 
 def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -208,16 +204,16 @@ def rank_question(
         best = pairs[matched].max() if len(grams) else 0.0
         if best > 0:
             fused += ranking.GRAM_WEIGHT * pairs / best
-    if ranking.MEANING_WEIGHT and columns.has_vectors and text.strip():
+    matrix, present = columns.vectors(searcher.reader())
+    if ranking.MEANING_WEIGHT and present.any() and text.strip():
         question = vectors.question_vector(text, ranking.QUESTION_MAP)
-        cosines = columns.vectors @ question
-        present = cosines[columns.present]
-        spread = float(present.std())
+        cosines = matrix @ question
+        spread = float(cosines[present].std())
         if spread > 0:
-            fused += ranking.MEANING_WEIGHT * (cosines - float(present.mean())) / spread
+            fused += ranking.MEANING_WEIGHT * (cosines - float(cosines[present].mean())) / spread
         nearest = min(ranking.MEANING_CANDIDATES, int(live.sum())) if widen else 0
         if nearest:
-            candidates = np.where(live & columns.present, cosines, -np.inf)
+            candidates = np.where(live & present, cosines, -np.inf)
             top = np.argpartition(-candidates, nearest - 1)[:nearest]
             matched[top[np.isfinite(candidates[top])]] = True
     fused[~matched] = 0

@@ -180,7 +180,8 @@ def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):
 
 def test_every_record_has_its_sentence_vector(law_engine):
     searcher, generation = law_engine._searcher()
-    matrix = generation.columns.scoring.vectors
+    matrix, present = generation.columns.scoring.vectors(searcher.reader())
+    assert present.all()
     for docnum in range(searcher.doc_count_all()):
         record = json.loads(searcher.stored_fields(docnum)["record"])
         expected = vectors.embed([vectors.record_text(record["title"], record["content"])])[0]
@@ -202,7 +203,7 @@ def test_sentence_vectors_follow_records_through_updates(tmp_path):
     assert update_index(seeds, root).files_read == 1
     with SearchIndex(root) as engine:
         searcher, generation = engine._searcher()
-        matrix = generation.columns.scoring.vectors
+        matrix, _ = generation.columns.scoring.vectors(searcher.reader())
         live = {}
         for docnum, fields in searcher.iter_docs():
             record = json.loads(fields["record"])
