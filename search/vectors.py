@@ -11,6 +11,7 @@ answers a question in other words (邻居 / 相邻, 赔钱 / 赔偿), which no w
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -51,16 +52,39 @@ def record_text(title: str, content: str) -> str:
     return text[:MAX_CHARS]
 
 
+# Vectors of recent texts, by text: a text repeated across records or files (the same policy in
+# several compilations, a file indexed again) is encoded once. 2 KB an entry.
+CACHE_SIZE = 8192
+_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit vectors (float32, one row per text); an empty text gets the zero vector."""
-    out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    wanted = [i for i, text in enumerate(texts) if text.strip()]
+    """Unit vectors (float32, one row per text, of its first MAX_CHARS characters); an empty
+    text gets the zero vector."""
+    keys = [text[:MAX_CHARS] for text in texts]
+    out = np.zeros((len(keys), DIMENSIONS), dtype=np.float32)
+    wanted: dict[str, list[int]] = {}
+    with _model_lock:
+        for i, key in enumerate(keys):
+            if not key.strip():
+                continue
+            cached = _cache.get(key)
+            if cached is not None:
+                _cache.move_to_end(key)
+                out[i] = cached
+            else:
+                wanted.setdefault(key, []).append(i)
+    unique = list(wanted)
     model = _encoder()
-    for start in range(0, len(wanted), BATCH):
-        rows = wanted[start : start + BATCH]
+    for start in range(0, len(unique), BATCH):
+        batch = unique[start : start + BATCH]
         with _model_lock:  # one forward pass at a time: the model's buffers are shared
-            vectors = model.encode([texts[i][:MAX_CHARS] for i in rows])
-        out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), DIMENSIONS)
+            found = np.asarray(model.encode(batch), dtype=np.float32).reshape(len(batch), -1)
+            for key, vector in zip(batch, found, strict=True):
+                out[wanted[key]] = vector
+                _cache[key] = vector
+                if len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
     return out
 
 

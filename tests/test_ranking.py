@@ -268,3 +268,12 @@ def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):
     assert search(law_engine, "做生意 去 哪里 登记")["total"] == 1  # four keywords
     nothing = search(law_engine, "做生意要去哪里备案审批？")
     assert nothing["total"] == 0
+
+
+def test_embed_encodes_a_repeated_text_once_and_alike():
+    text = "重点用能单位应当每年报送能源利用状况报告。"
+    vectors._cache.pop(text, None)
+    first = vectors.embed([text, "", text])
+    assert np.array_equal(first[0], first[2]) and not first[1].any()
+    assert text in vectors._cache
+    assert np.array_equal(vectors.embed([text])[0], first[0])
