@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from whoosh import query as wq
 
-from bench.relevance import measures, ranking_settings, split_of, train_question_map
+from bench.relevance import (
+    by_split,
+    load_collection,
+    measures,
+    ranking_settings,
+    split_of,
+    train_question_map,
+)
 from search import ranking, scoring, vectors
 from search.analysis import character_bigrams, query_words
 from search.documents import file_key
@@ -277,3 +284,22 @@ def test_embed_encodes_a_repeated_text_once_and_alike():
     assert np.array_equal(first[0], first[2]) and not first[1].any()
     assert text in vectors._cache
     assert np.array_equal(vectors.embed([text])[0], first[0])
+
+
+def test_a_further_question_set_is_all_held_out(tmp_path):
+    (tmp_path / "articles.jsonl").write_text(
+        json.dumps(
+            {"docid": "a#第一条", "law": "a", "article": "第一条", "file": "a.md", "text": "x"}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "queries.test.tsv").write_text(
+        "q1\t什么是x？\nq2\t没有判断的问题\n", encoding="utf-8"
+    )
+    (tmp_path / "qrels.test.tsv").write_text("q1 0 a#第一条 1\n", encoding="utf-8")
+    collection = load_collection(tmp_path, "queries.test.tsv", "qrels.test.tsv")
+    assert collection.all_held_out and list(collection.questions) == ["q1"]
+    assert collection.split("q1") == "heldout"
+    scores = by_split({"q1": ["a#第一条"]}, collection.judgments, collection.split)
+    assert scores["heldout"]["MRR@10"] == 1.0 and scores["tune"]["questions"] == 0
