@@ -204,17 +204,24 @@ def rank_question(
         best = pairs[matched].max() if len(grams) else 0.0
         if best > 0:
             fused += ranking.GRAM_WEIGHT * pairs / best
-    matrix, present = columns.vectors(searcher.reader())
-    if ranking.MEANING_WEIGHT and present.any() and text.strip():
-        question = vectors.question_vector(text, ranking.QUESTION_MAP)
-        cosines = matrix @ question
-        spread = float(cosines[present].std())
-        if spread > 0:
-            fused += ranking.MEANING_WEIGHT * (cosines - float(cosines[present].mean())) / spread
-        nearest = min(ranking.MEANING_CANDIDATES, int(live.sum())) if widen else 0
-        if nearest:
-            candidates = np.where(live & present, cosines, -np.inf)
-            top = np.argpartition(-candidates, nearest - 1)[:nearest]
-            matched[top[np.isfinite(candidates[top])]] = True
+    if ranking.MEANING_WEIGHT and text.strip():
+        _add_meaning(searcher, columns, text, live, widen, fused, matched)
     fused[~matched] = 0
     return Ranked(fused, matched)
+
+
+def _add_meaning(searcher, columns, text, live, widen, fused, matched) -> None:
+    """Add the question's cosines (as z-scores) to `fused`; with `widen`, mark the nearest
+    records in meaning as matched. Nothing when the index holds no vectors."""
+    matrix, present = columns.vectors(searcher.reader())
+    if not present.any():
+        return
+    cosines = matrix @ vectors.question_vector(text, ranking.QUESTION_MAP)
+    spread = float(cosines[present].std())
+    if spread > 0:
+        fused += ranking.MEANING_WEIGHT * (cosines - float(cosines[present].mean())) / spread
+    nearest = min(ranking.MEANING_CANDIDATES, int(live.sum())) if widen else 0
+    if nearest:
+        candidates = np.where(live & present, cosines, -np.inf)
+        top = np.argpartition(-candidates, nearest - 1)[:nearest]
+        matched[top[np.isfinite(candidates[top])]] = True
