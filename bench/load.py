@@ -14,6 +14,7 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 HOST = "127.0.0.1"
 
@@ -50,19 +51,33 @@ class Server:
 
 @contextlib.contextmanager
 def serve(
-    command: list[str], port: int, ready_path: str, timeout: float = 120.0, env=None
+    command: list[str],
+    port: int,
+    ready_path: str,
+    timeout: float = 120.0,
+    env=None,
+    log: BinaryIO | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[Server]:
     """Start `command` (which must listen on `port`), wait until `ready_path` answers 200, and
-    stop it (by its own pid) on exit."""
-    with tempfile.TemporaryFile() as errors:
+    stop it (by its own pid) on exit. Its output goes to `log` (stdout and stderr) when given,
+    for the caller to read afterwards; otherwise its stderr is kept only to explain a failure."""
+    with contextlib.ExitStack() as stack:
+        output = log if log is not None else stack.enter_context(tempfile.TemporaryFile())
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output if log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if log is not None else output,
+        )
         try:
             deadline = started + timeout
             while not _answers(port, ready_path):
                 if process.poll() is not None:
-                    errors.seek(0)
-                    message = errors.read().decode("utf-8", "replace")[-2000:]
+                    output.seek(0)
+                    message = output.read().decode("utf-8", "replace")[-2000:]
                     raise RuntimeError(f"{command[0]} exited with {process.returncode}: {message}")
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"{command[0]} did not answer on port {port} in {timeout} s")

@@ -21,7 +21,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from . import load
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_FILE = REPO / "seeds" / "beijing-industry-carbon-key-nodes.md"
@@ -137,12 +138,6 @@ def run_indexer(seeds: Path, index: Path, *, rebuild: bool = False, **popen) -> 
     return IndexRun(process.returncode, out, err, time.monotonic() - started)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def get(port: int, path: str, timeout: float = REQUEST_TIMEOUT) -> tuple[int, dict, bytes]:
     """One GET on a fresh connection: (status, headers, body)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -156,39 +151,16 @@ def get(port: int, path: str, timeout: float = REQUEST_TIMEOUT) -> tuple[int, di
 
 @contextlib.contextmanager
 def serve(seeds: Path, index: Path, threads: int = 8, timeout: float = 120.0) -> Iterator[int]:
-    """`policy-search serve` on a free port of 127.0.0.1 until the block ends; yields the port."""
-    port = free_port()
+    """`policy-search serve` on a free port of 127.0.0.1 until the block ends; yields the port.
+    Raises if the server logged a traceback."""
+    port = load.free_port()
     command = cli(
         "serve", "--host", HOST, "--port", str(port), "--seeds", str(seeds), "--index", str(index)
     )
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*command, "--threads", str(threads)],
-            cwd=REPO,
-            env=child_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
-                with contextlib.suppress(OSError):
-                    if get(port, "/api/health", timeout=5)[0] == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not answer within {timeout} s")
-                time.sleep(0.1)
+        command = [*command, "--threads", str(threads)]
+        with load.serve(command, port, "/api/health", timeout, child_env(), log, REPO):
             yield port
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         log.seek(0)
         output = log.read().decode("utf-8", "replace")
     if "Traceback" in output:

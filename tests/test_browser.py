@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import REPO, SEEDS, XSS_FILE
 from playwright.sync_api import expect, sync_playwright
 
+from bench.load import free_port, serve
 from search.documents import file_key
 
 pytestmark = pytest.mark.browser
@@ -42,12 +38,6 @@ def entry(node: int, number: int, key: str = SEED) -> str:
     return f"{key}-n{node}-e{number}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> str:
     """The base URL of a served app that built its own index from seeds/ plus the XSS file."""
@@ -62,40 +52,12 @@ def server(tmp_path_factory) -> str:
         POLICY_SEARCH_INDEX=str(root / "index"),
         POLICY_SEARCH_REINDEX_TOKEN="",
     )
-    log = open(root / "server.log", "w+b")  # noqa: SIM115 - closed at teardown
-    command = [
-        sys.executable,
-        "-m",
-        "search.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the server did not come up:\n{log.read().decode(errors='replace')}")
-            try:
-                with urllib.request.urlopen(base + "/api/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    command = [sys.executable, "-m", "search.cli", "serve", "--host", "127.0.0.1"]
+    with (
+        open(root / "server.log", "w+b") as log,
+        serve([*command, "--port", str(port)], port, "/api/health", 60, env, log, REPO),
+    ):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
