@@ -121,6 +121,8 @@ def _readable(result: dict) -> str:
         + (", any word" if result["match"] == "any" else "")
         + ")"
     ]
+    if result["notice"]:
+        lines.append(result["notice"])
     if result["suggestion"]:
         lines.append(f"Did you mean: {result['suggestion']}")
     first = (result["page"] - 1) * result["per_page"]

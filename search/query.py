@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -385,6 +386,8 @@ class CompiledQuery:
     content_words: list[str]  # plain words after stop words, in order
     raw_words: list[str]  # the plain words as typed (for suggestions)
     highlight: Highlight
+    phrases: list[str] = field(default_factory=list)  # the "quoted phrases", as typed
+    text: str = ""  # the text compiled: a question's quote marks removed
 
 
 class _Compiler:
@@ -392,6 +395,7 @@ class _Compiler:
         self.drop_stopwords = drop_stopwords
         self.content_words: list[str] = []
         self.raw_words: list[str] = []
+        self.phrases: list[str] = []
         self.highlight = Highlight()
 
     def words_clause(self, words: list[str], field_name: str | None = None) -> list[wq.Query]:
@@ -425,6 +429,7 @@ class _Compiler:
             words = query_words(node.text)
             if not words:
                 return None
+            self.phrases.append(node.text)
             self.highlight.add(words)
             clauses = self.text_clauses(words, 1.0, None)
             return clauses[0] if len(clauses) == 1 else wq.Or(clauses)
@@ -466,8 +471,35 @@ def _is_plain(node: Node) -> bool:
     )
 
 
+# Quote marks a sentence may carry around a name it cites (北京如何通过“碳排放权交易市场”实现…).
+QUOTE_MARKS = '"“”「」『』'
+
+
+def _unquoted_question(text: str) -> str | None:
+    """The text without its quote marks, when it reads as a question that quotes a name; else None.
+
+    In a keyword query `"…"` is a phrase that must match as written. A question that cites a term
+    in quotes means no such thing: it is ranked as if it had no quotes. A question ends in a
+    question mark, or is written without spaces with text outside its quotes."""
+    stripped = text.strip()
+    if not any(mark in stripped for mark in QUOTE_MARKS):
+        return None
+    plain = stripped.translate({ord(mark): None for mark in QUOTE_MARKS})
+    node = parse_query(plain)
+    if not plain.strip() or not _is_plain(node):
+        return None
+    if stripped.endswith(("?", "？")):
+        return plain
+    outside = re.sub(r'"[^"]*"?|“[^”]*”?|「[^」]*」?|『[^』]*』?', "", stripped)
+    if any(ch.isspace() for ch in stripped) or not outside.strip():
+        return None
+    words = [w for w in query_words(plain) if w not in stopwords()]
+    return plain if len(words) >= ranking.QUESTION_MIN_WORDS else None
+
+
 def compile_query(text: str) -> CompiledQuery:
     """Parse and compile a query string for the index."""
+    text = _unquoted_question(text) or text
     node = parse_query(text)
     # Stop words are dropped from plain words unless nothing else would be left.
     plain = [w for n in _walk(node) if n.kind == "word" for w in query_words(n.text)]
@@ -486,7 +518,13 @@ def compile_query(text: str) -> CompiledQuery:
     if query is not None and not isinstance(query, wq.AndNot) and isinstance(query, wq.Not):
         query = wq.AndNot(wq.Every(), query.query)
     return CompiledQuery(
-        query, any_query, compiler.content_words, compiler.raw_words, compiler.highlight
+        query,
+        any_query,
+        compiler.content_words,
+        compiler.raw_words,
+        compiler.highlight,
+        compiler.phrases,
+        text,
     )
 
 
@@ -568,31 +606,32 @@ def _mark(text: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
 
 
 class Highlighter:
-    """HTML-escaped text with <mark> around matches; token lists cached per record and field,
-    since highlighting re-segments stored text."""
+    """HTML-escaped text with <mark> around matches; token lists cached by the text itself,
+    since highlighting re-segments stored text. (Not by record id: an edited entry keeps its id,
+    and its new text must not be marked at the old text's offsets.)"""
 
     def __init__(self, cache_size: int = 4096):
-        self._cache: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._cache: OrderedDict[str, list] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
 
-    def _tokens(self, key: tuple[str, str], text: str) -> list[tuple[str, int, int, int]]:
+    def _tokens(self, text: str) -> list[tuple[str, int, int, int]]:
         with self._lock:
-            tokens = self._cache.get(key)
+            tokens = self._cache.get(text)
             if tokens is not None:
-                self._cache.move_to_end(key)
+                self._cache.move_to_end(text)
                 return tokens
         tokens = index_tokens(text)
         with self._lock:
-            self._cache[key] = tokens
+            self._cache[text] = tokens
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return tokens
 
-    def spans(self, key: tuple[str, str], text: str, wanted: Highlight) -> list[tuple[int, int]]:
+    def spans(self, text: str, wanted: Highlight) -> list[tuple[int, int]]:
         if not text or not (wanted.terms or wanted.phrases):
             return []
-        tokens = self._tokens(key, text)
+        tokens = self._tokens(text)
         spans = [(s, e) for t, _, s, e in tokens if t in wanted.terms]
         if wanted.phrases:
             at: dict[tuple[str, int], tuple[int, int]] = {(t, p): (s, e) for t, p, s, e in tokens}
@@ -608,14 +647,12 @@ class Highlighter:
                         spans.append((start, ends[-1][1]))
         return _merge(spans)
 
-    def whole(self, key: tuple[str, str], text: str, wanted: Highlight) -> str:
-        return _mark(text, self.spans(key, text, wanted), 0, len(text))
+    def whole(self, text: str, wanted: Highlight) -> str:
+        return _mark(text, self.spans(text, wanted), 0, len(text))
 
-    def snippet(
-        self, key: tuple[str, str], text: str, wanted: Highlight, width: int = SNIPPET_CHARS
-    ) -> str:
+    def snippet(self, text: str, wanted: Highlight, width: int = SNIPPET_CHARS) -> str:
         """The window of `width` characters holding the most matches, marked."""
-        spans = self.spans(key, text, wanted)
+        spans = self.spans(text, wanted)
         if not spans or len(text) <= width:
             begin = 0
         else:
@@ -774,9 +811,9 @@ class SearchIndex:
                     searcher,
                     columns.scoring,
                     query,
-                    request.q,
+                    compiled.text,
                     columns.live,
-                    widen=_reads_as_question(request.q, compiled),
+                    widen=_reads_as_question(compiled.text, compiled),
                 )
                 ranked = question.scores
                 matched = np.flatnonzero(question.matched)
@@ -802,10 +839,14 @@ class SearchIndex:
             self._hit(searcher, docnum, score, terms)
             for docnum, score in zip(page_docs, scores, strict=True)
         ]
-        suggestion = None
+        suggestion = notice = None
         # only when the words found nothing: if filters emptied the result, the words are right
         if len(matched) == 0 and compiled is not None:
             suggestion = self._suggest(searcher, request, compiled)
+            if compiled.phrases:
+                # a quoted phrase is strict: say so, rather than quietly match its words apart
+                quoted = "、".join(f"“{p}”" for p in compiled.phrases)
+                notice = f"引号中的短语须原样出现：没有记录含有{quoted}。去掉引号可按词检索。"
         return {
             "query": request.q,
             "total": total,
@@ -819,6 +860,7 @@ class SearchIndex:
             "hits": hits,
             "facets": self._facets(request, columns, matched, masks),
             "suggestion": suggestion,
+            "notice": notice,
         }
 
     @staticmethod
@@ -902,11 +944,10 @@ class SearchIndex:
 
     def _hit(self, searcher, docnum: int, score: float | None, terms: Highlight) -> dict:
         record = json.loads(searcher.stored_fields(int(docnum))["record"])
-        key = record["id"]
         return {
             "id": record["id"],
             "title": record["title"],
-            "title_html": self.highlighter.whole((key, "title"), record["title"], terms),
+            "title_html": self.highlighter.whole(record["title"], terms),
             "issuer": record["issuer"],
             "issuer_derived": record["issuer_derived"],
             "date": record["date"],
@@ -919,13 +960,17 @@ class SearchIndex:
             "kind": record["kind"],
             "source_file": record["source_file"],
             "sources": record["sources"],
-            "snippet": self.highlighter.snippet((key, "content"), record["content"], terms),
+            "snippet": self.highlighter.snippet(record["content"], terms),
             "score": score,
         }
 
     def _suggest(self, searcher, request: SearchRequest, compiled: CompiledQuery) -> str | None:
         """A query that finds something: each typed word the index does not know replaced by the
         nearest indexed word (by edit distance), or else reduced to its known pieces."""
+        if compiled.phrases:
+            unquoted = request.q.translate({ord(mark): " " for mark in QUOTE_MARKS}).strip()
+            if unquoted and self.search(replace(request, q=unquoted, page=1))["total"]:
+                return " ".join(unquoted.split())
         reader = searcher.reader()
         stop = stopwords()
 

@@ -3,13 +3,19 @@ error with its exact body, documents, health, reindex and the OpenAPI document."
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import sys
+import urllib.request
 
 import jsonschema
 import pytest
-from conftest import SEEDS, WEB_FIXTURES
+from conftest import REPO, SEED_FILE, SEEDS, WEB_FIXTURES
 from openapi_spec_validator import validate as validate_openapi
 
+from bench.load import free_port, serve
 from search.config import Settings
 from search.documents import file_key
 from search.indexer import update_index, writer_lock
@@ -463,6 +469,48 @@ def test_reindex_makes_a_new_file_searchable(private):
     # nothing changed since: an empty update
     again = client.post("/api/reindex", headers=bearer(TOKEN)).json
     assert (again["added"], again["changed"], again["removed"]) == ([], [], [])
+
+
+def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_path):
+    """The served process highlights 碳中和, the 排水集团 entry's title is edited (its record id
+    stays), a reindex runs: the marks sit on 碳中和 in the new text, not at the old offsets."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        POLICY_SEARCH_SEEDS=str(seeds_copy),
+        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
+        POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
+    )
+    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+
+    def marked() -> dict[str, list[str]]:
+        with urllib.request.urlopen(base + "/api/search?q=%E7%A2%B3%E4%B8%AD%E5%92%8C") as answer:
+            body = json.load(answer)
+        return {
+            hit["id"]: re.findall(r"<mark>(.*?)</mark>", hit["title_html"] + hit["snippet"])
+            for hit in body["hits"]
+        }
+
+    with serve(command, port, "/api/health", 60, env, cwd=REPO):
+        before = marked()
+        assert before[entry(5, 1)] == ["碳中和", "碳中和", "碳中和"]
+        seed = seeds_copy / SEED_FILE.name
+        text = seed.read_text(encoding="utf-8")
+        old_title = "北京排水集团发布《北京排水集团碳中和规划》"
+        assert text.count(old_title) == 1
+        seed.write_text(
+            text.replace(old_title, "北京市人民政府国资委所属的" + old_title), encoding="utf-8"
+        )
+        request = urllib.request.Request(
+            base + "/api/reindex", method="POST", headers=bearer(TOKEN)
+        )
+        with urllib.request.urlopen(request) as answer:
+            assert json.load(answer)["changed"] == [SEED_FILE.name]
+        after = marked()
+    assert after.keys() == before.keys()
+    assert after[entry(5, 1)] == ["碳中和", "碳中和", "碳中和"]
+    assert all(marks and set(marks) == {"碳中和"} for marks in after.values())
 
 
 def test_reindex_rate_limit_is_429_with_retry_after(private):

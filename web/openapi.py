@@ -193,6 +193,11 @@ SEARCH_RESULT = _object(
             **_nullable("string"),
             "description": "A query that finds something, when this one found nothing.",
         },
+        "notice": {
+            **_nullable("string"),
+            "description": "Why nothing was found, when the query's quoted phrases are what no "
+            "record holds: a quoted phrase must occur as written.",
+        },
     }
 )
 
