@@ -152,7 +152,8 @@ def child(argv: list[str]) -> None:
     started = time.perf_counter()
     answer: dict = {}
     if task == "build-ours":
-        from search.indexer import current_generation, update_index
+        from search.indexer import update_index
+        from search.layout import current_generation
 
         seeds, index = Path(args[0]), Path(args[1])
         result = update_index(seeds, index, rebuild=True)
@@ -184,14 +185,15 @@ def child(argv: list[str]) -> None:
         engine, where, query = task[5:], Path(args[0]), args[1]
         phases = {}
         if engine == "ours":
-            from search.query import SearchIndex, SearchRequest
+            from search.query import SearchIndex
+            from search.request import SearchRequest
 
             phases["import"] = time.perf_counter() - started
             index = SearchIndex(where)
             request = SearchRequest.from_params({"q": [query]})
             result = index.search(request)
         else:
-            from search.query import SearchRequest
+            from search.request import SearchRequest
 
             from . import baselines
 
@@ -296,7 +298,8 @@ def _timed_passes(search, requests: list, repeats: int) -> tuple[list[float], li
 
 
 def bench_size(records: int | None, options: Options, engines: list[str], log) -> dict:
-    from search.query import SearchIndex, SearchRequest
+    from search.query import SearchIndex
+    from search.request import SearchRequest
 
     label = size_label(records)
     work = options.out / label
@@ -430,7 +433,7 @@ def _build_summary(runs: list[dict], characters: int) -> dict:
 def incremental(options: Options, seeds: Path, index: Path, engine, log) -> dict:
     """Add one new law file to the index and time until a search finds it; then remove it."""
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     adds, updates, removes = [], [], []
     for n in range(1 if options.quick else 3):
@@ -530,7 +533,7 @@ def _our_server(port: int, index: Path, seeds: Path):
 def _datasette_server(port: int, sqlite_path: Path, sqlite):
     """The same for Datasette serving the SQLite FTS5 baseline; each request's FTS5 expression
     is the one the SQLite baseline chose (all words, or any word for questions)."""
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     from . import load
     from .baselines import datasette_metadata, datasette_params
@@ -563,7 +566,7 @@ def profile(options, engine, sets, work: Path, log) -> dict:
     from pyinstrument.renderers import ConsoleRenderer
 
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     def flat(profiler: Profiler, name: str) -> list[str]:
         renderer = ConsoleRenderer(unicode=True, color=False, flat=True, show_all=False)

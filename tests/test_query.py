@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from search.documents import file_key
+from search.compiler import compile_query
 from search.errors import InvalidParameter
-from search.query import SearchRequest, compile_query, parse_query
+from search.querylang import parse_query
+from search.records import file_key
+from search.request import SearchRequest
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")
 
