@@ -21,9 +21,9 @@ from whoosh import query as wq
 from search.analysis import index_tokens
 from search.compiler import compile_query
 from search.documents import find_markdown_files, read_file
-from search.facets import CONFIDENCE_BANDS
 from search.ranking import DEFAULT as RANKING
 from search.request import SearchRequest
+from search.schema import CONFIDENCE_BANDS
 
 TEXT_FIELDS = ("title", "content", "meta")
 FACET_COLUMNS = ("issuer", "year", "node_type", "region", "sector", "band")

@@ -1000,10 +1000,10 @@ under load, so read the ratios rather than the absolute times.
 
 | where | what was wasteful | before | after |
 |---|---|---|---|
-| `search/query.py` `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
+| `search/facets.py` (then `search/query.py`) `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
 | `search/analysis.py` `index_tokens` (new `_word_parts`) | the search for dictionary words inside each word (every substring looked up) was repeated for every occurrence of the word | tokenizer 274-309k characters/s | 503-523k characters/s (1.7x; the whole build gains about a tenth, within this machine's noise) |
 | `search/query.py` `SearchIndex._docs` (new `_matching_docs`) | every match stepped through Whoosh's matcher tree with Python calls at each level just to list the matching records for the facets | listing matches: 15.0 s for 30 keywords + 100 questions; keyword p50 20-30 ms, filtered p95 124-134 ms | 4.9 s; keyword p50 14 ms, filtered p95 72-86 ms |
-| `search/query.py` `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
+| `search/compiler.py` (then `search/query.py`) `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
 """
 
 NOTES = """

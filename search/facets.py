@@ -5,25 +5,13 @@ stored document."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 from whoosh.util.times import datetime_to_long
 
-from .schema import CONFIDENCE_SCALE, FACET_FIELDS
+from .request import SearchRequest
+from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS
 
-if TYPE_CHECKING:
-    from .request import SearchRequest
-
-# Confidence bands shown as a facet: (label, low inclusive, high exclusive) in thousandths.
-CONFIDENCE_BANDS = (
-    ("0.9-1.0", 900, 1001),
-    ("0.8-0.9", 800, 900),
-    ("0.7-0.8", 700, 800),
-    ("0.6-0.7", 600, 700),
-    ("0.5-0.6", 500, 600),
-    ("0.0-0.5", 0, 500),
-)
 FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence")
 
 

@@ -1,4 +1,5 @@
-"""The records ingest produces and everything downstream (index, facets, API) consumes."""
+"""The records ingest produces and everything downstream (index, facets, API) consumes, each
+field typed and described once; and the reports of an ingest."""
 
 from __future__ import annotations
 

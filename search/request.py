@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .errors import InvalidParameter
-from .facets import CONFIDENCE_BANDS
+from .schema import CONFIDENCE_BANDS
 
 MAX_QUERY_CHARS = 1000
 MAX_PER_PAGE = 100

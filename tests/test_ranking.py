@@ -5,6 +5,7 @@ small index of law articles built here; plus the split and measures of bench/rel
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -104,6 +105,20 @@ def test_question_query_weighs_the_title_below_the_body():
     query = question_query(["债务"])
     boosts = {leaf.fieldname: leaf.boost for leaf in query.leaves()}
     assert boosts["title"] == DEFAULT.question_field_weights["title"] < boosts["content"]
+
+
+def test_ranking_config_is_frozen_and_varied_by_replace():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT.gram_weight = 1.0
+    with pytest.raises(TypeError):
+        DEFAULT.field_weights["title"] = 1.0
+    variant = replace(DEFAULT, gram_weight=0.0, question_field_weights={"content": 1.0})
+    assert (variant.gram_weight, DEFAULT.gram_weight) == (0.0, 0.5)
+    assert dict(variant.question_field_weights) == {"content": 1.0}
+    # all words match in fewer than 3 records: 3 content words or more go to ranked matching
+    assert DEFAULT.answers_by_any_word(content_words=3, all_words_hits=2)
+    assert not DEFAULT.answers_by_any_word(content_words=2, all_words_hits=2)
+    assert DEFAULT.answers_by_any_word(content_words=1, all_words_hits=0)
 
 
 def test_compile_query_keeps_the_keyword_form_for_all_words():

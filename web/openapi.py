@@ -5,9 +5,9 @@ Record and Source schemas are derived from the library's record/hit contract."""
 from __future__ import annotations
 
 from search.contract import hit_properties, properties
-from search.facets import CONFIDENCE_BANDS
 from search.records import Record, Source
 from search.request import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, SORTS
+from search.schema import CONFIDENCE_BANDS
 
 DATE_PATTERN = r"^\d{4}(-\d{1,2}(-\d{1,2})?)?$"
 BANDS = [label for label, _, _ in CONFIDENCE_BANDS]
