@@ -224,8 +224,9 @@ def differences(before, after, path: str = "") -> list[str]:
         found = []
         if list(before) != list(after):
             found.append(f"{path}: keys {list(before)} != {list(after)}")
-        for key in before.keys() & after.keys():
-            found += differences(before[key], after[key], f"{path}/{key}")
+        for key in before:
+            if key in after:
+                found += differences(before[key], after[key], f"{path}/{key}")
         return found
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         found = []

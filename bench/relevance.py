@@ -351,7 +351,7 @@ class Step:
     ranking: RankingConfig  # the search's ranking with this step's changes and those before it
 
 
-def _steps() -> list[Step]:
+def kept_steps() -> list[Step]:
     """Each kept change, cumulative: the first row is the ranking as found, the last is now."""
     from search.analysis import stopwords
     from search.ranking import DEFAULT as now
@@ -599,7 +599,7 @@ def evaluate(
             run.notes.append(f"{note}: {time.perf_counter() - started:.0f} s")
             print(note, file=sys.stderr)
         if steps:
-            for step in _steps():
+            for step in kept_steps():
                 rankings, info = run_ours(index_root, sources, questions, step.ranking)
                 run.steps.append(
                     (step.name, by_split(rankings, collection.judgments, collection.split))

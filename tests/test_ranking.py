@@ -10,13 +10,22 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from whoosh import query as wq
 
-from bench.relevance import by_split, load_collection, measures, split_of, train_question_map
-from search import scoring, vectors
+from bench.relevance import (
+    ADDED_STOPWORDS,
+    by_split,
+    kept_steps,
+    load_collection,
+    measures,
+    split_of,
+    train_question_map,
+)
+from search import _whoosh, scoring, vectors
 from search.analysis import character_bigrams, query_words
 from search.compiler import compile_query, question_query
 from search.indexer import update_index
@@ -168,6 +177,15 @@ def test_split_is_fixed_by_the_question_id():
     assert 0.65 < splits.count("tune") / len(splits) < 0.75
 
 
+def test_relevance_steps_replay_the_changes_up_to_the_ranking_as_it_is():
+    steps = kept_steps()
+    assert steps[0].ranking.question_field_weights == DEFAULT.field_weights
+    assert (steps[0].ranking.subword_weight, steps[0].ranking.meaning_weight) == (0.0, 0.0)
+    assert not steps[0].ranking.dropped_words() & ADDED_STOPWORDS
+    assert steps[3].ranking.dropped_words() >= ADDED_STOPWORDS
+    assert steps[-1].ranking == DEFAULT
+
+
 def test_measures_of_two_rankings():
     judgments = {"1": {"a", "b"}, "2": {"c"}}
     rankings = {"1": ["x", "a", "y", "b"], "2": ["x", "y"]}
@@ -205,6 +223,12 @@ def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):
     assert set(np.flatnonzero(ours).tolist()) == set(whoosh_scores)
     for docnum, score in whoosh_scores.items():
         assert ours[docnum] == pytest.approx(score, rel=1e-5)
+
+
+def test_whoosh_internals_are_read_from_the_pinned_version():
+    # an upgrade changes the pin and this module together, and must pass the test above
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'"whoosh-reloaded=={_whoosh.PINNED_VERSION}"' in pyproject
 
 
 def test_every_record_has_its_sentence_vector(law_engine):
