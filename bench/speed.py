@@ -152,7 +152,8 @@ def child(argv: list[str]) -> None:
     started = time.perf_counter()
     answer: dict = {}
     if task == "build-ours":
-        from search.indexer import current_generation, update_index
+        from search.indexer import update_index
+        from search.layout import current_generation
 
         seeds, index = Path(args[0]), Path(args[1])
         result = update_index(seeds, index, rebuild=True)
@@ -184,14 +185,15 @@ def child(argv: list[str]) -> None:
         engine, where, query = task[5:], Path(args[0]), args[1]
         phases = {}
         if engine == "ours":
-            from search.query import SearchIndex, SearchRequest
+            from search.query import SearchIndex
+            from search.request import SearchRequest
 
             phases["import"] = time.perf_counter() - started
             index = SearchIndex(where)
             request = SearchRequest.from_params({"q": [query]})
             result = index.search(request)
         else:
-            from search.query import SearchRequest
+            from search.request import SearchRequest
 
             from . import baselines
 
@@ -296,7 +298,8 @@ def _timed_passes(search, requests: list, repeats: int) -> tuple[list[float], li
 
 
 def bench_size(records: int | None, options: Options, engines: list[str], log) -> dict:
-    from search.query import SearchIndex, SearchRequest
+    from search.query import SearchIndex
+    from search.request import SearchRequest
 
     label = size_label(records)
     work = options.out / label
@@ -430,7 +433,7 @@ def _build_summary(runs: list[dict], characters: int) -> dict:
 def incremental(options: Options, seeds: Path, index: Path, engine, log) -> dict:
     """Add one new law file to the index and time until a search finds it; then remove it."""
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     adds, updates, removes = [], [], []
     for n in range(1 if options.quick else 3):
@@ -530,7 +533,7 @@ def _our_server(port: int, index: Path, seeds: Path):
 def _datasette_server(port: int, sqlite_path: Path, sqlite):
     """The same for Datasette serving the SQLite FTS5 baseline; each request's FTS5 expression
     is the one the SQLite baseline chose (all words, or any word for questions)."""
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     from . import load
     from .baselines import datasette_metadata, datasette_params
@@ -563,7 +566,7 @@ def profile(options, engine, sets, work: Path, log) -> dict:
     from pyinstrument.renderers import ConsoleRenderer
 
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     def flat(profiler: Profiler, name: str) -> list[str]:
         renderer = ConsoleRenderer(unicode=True, color=False, flat=True, show_all=False)
@@ -997,10 +1000,10 @@ under load, so read the ratios rather than the absolute times.
 
 | where | what was wasteful | before | after |
 |---|---|---|---|
-| `search/query.py` `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
+| `search/facets.py` (then `search/query.py`) `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
 | `search/analysis.py` `index_tokens` (new `_word_parts`) | the search for dictionary words inside each word (every substring looked up) was repeated for every occurrence of the word | tokenizer 274-309k characters/s | 503-523k characters/s (1.7x; the whole build gains about a tenth, within this machine's noise) |
 | `search/query.py` `SearchIndex._docs` (new `_matching_docs`) | every match stepped through Whoosh's matcher tree with Python calls at each level just to list the matching records for the facets | listing matches: 15.0 s for 30 keywords + 100 questions; keyword p50 20-30 ms, filtered p95 124-134 ms | 4.9 s; keyword p50 14 ms, filtered p95 72-86 ms |
-| `search/query.py` `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
+| `search/compiler.py` (then `search/query.py`) `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
 """
 
 NOTES = """

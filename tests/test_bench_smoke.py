@@ -13,6 +13,7 @@ from conftest import SHARED
 
 from bench import corpus as bench_corpus
 from bench import speed
+from bench.api_snapshot import differences
 from search.documents import parse_text
 
 CORPUS = SHARED / "corpus"
@@ -31,6 +32,16 @@ def article(number: str, content: str, chapter: str, title: str = LAW) -> bench_
         content=content,
         section=chapter,
     )
+
+
+def test_api_snapshot_names_each_difference_and_key_order():
+    before = {"search": {"total": 2, "hits": [{"id": "a"}, {"id": "b"}]}, "took": 1}
+    after = {"search": {"hits": [{"id": "a"}, {"id": "c"}], "total": 2}, "took": 1}
+    assert differences(before, after) == [
+        "/search: keys ['total', 'hits'] != ['hits', 'total']",
+        "/search/hits[1]/id: 'b' != 'c'",
+    ]
+    assert differences(before, before) == []
 
 
 def test_corpus_law_compilation_reads_back_as_entries_with_facets():
