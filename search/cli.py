@@ -189,21 +189,29 @@ def stats(index_dir: Path, as_json: bool) -> None:
 @_option("--port", env="PORT", type=int, default=Settings.port, help="Port.")
 @seeds_option
 @index_option
-@click.option(
-    "--threads",
-    type=int,
-    default=4,
-    show_default=True,
-    help="Worker threads (each holds its own index searcher: memory grows with them).",
+@_option(
+    "--workers",
+    env="WORKERS",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Server processes sharing the index [default: one per core]; 1 serves from one "
+    "process of threads (waitress, as on Windows).",
 )
-def serve(host: str, port: int, seeds: Path, index_dir: Path, threads: int) -> None:
-    """Serve the web page and the JSON API with waitress; builds the index first if there is none.
+@_option(
+    "--threads", env="THREADS", type=click.IntRange(min=1), default=4, help="Threads a process."
+)
+def serve(
+    host: str, port: int, seeds: Path, index_dir: Path, workers: int | None, threads: int
+) -> None:
+    """Serve the web page and the JSON API; builds the index first if there is none.
 
-    POST /api/reindex needs the token in POLICY_SEARCH_REINDEX_TOKEN (without it, it is refused).
+    Several worker processes share the index (pre-forked by gunicorn); each answers `--threads`
+    requests at once. POST /api/reindex needs the token in POLICY_SEARCH_REINDEX_TOKEN (without
+    it, it is refused).
     """
-    import waitress
-
     from web import create_app
+    from web.server import default_workers
+    from web.server import serve as run_server
 
     settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir)
     if current_generation(settings.index) is None:
@@ -213,10 +221,13 @@ def serve(host: str, port: int, seeds: Path, index_dir: Path, threads: int) -> N
         except SearchError as exc:
             raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])
-    app = create_app({"SETTINGS": settings})
-    click.echo(f"Serving on http://{settings.host}:{settings.port}/")
-    waitress.serve(
-        app, host=settings.host, port=settings.port, threads=threads, ident="policy-search"
+    run_server(
+        lambda: create_app({"SETTINGS": settings}),
+        settings.host,
+        settings.port,
+        workers or default_workers(),
+        threads,
+        announce=click.echo,
     )
 
 
