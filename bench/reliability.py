@@ -375,11 +375,12 @@ def run_load(
 def index_ids(index: Path) -> list[str]:
     """The id of every live record of the current generation, read from the index itself."""
     from search.layout import open_index
+    from search.records import unpack
 
     ix, _ = open_index(index)
     try:
         with ix.reader() as reader:
-            return [fields["id"] for fields in reader.all_stored_fields()]
+            return [unpack(fields["record"])["id"] for fields in reader.all_stored_fields()]
     finally:
         ix.close()
 

@@ -17,7 +17,7 @@ import click
 
 from .config import ENV_PREFIX, Settings, settings_from_env
 from .errors import SearchError
-from .indexer import Progress, update_index
+from .indexer import VECTOR_MODES, Progress, update_index
 from .layout import current_generation
 from .query import SearchIndex
 from .request import SearchRequest
@@ -39,6 +39,14 @@ index_option = _option(
     "--index", "index_dir", env="INDEX", type=PATH, default=Settings.index, help="Index folder."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+vectors_option = click.option(
+    "--vectors",
+    type=click.Choice(VECTOR_MODES),
+    default="background",
+    show_default=True,
+    help="When to compute the sentence vectors of new records: in a background process "
+    "(keyword search works at once), now (before returning), or skip.",
+)
 
 
 @contextlib.contextmanager
@@ -86,17 +94,39 @@ def main() -> None:
     help="Seconds to wait for another indexer.",
 )
 @click.option("--quiet", is_flag=True, help="Print only the one-line summary.")
-def index(seeds: Path, index_dir: Path, rebuild: bool, wait: float, quiet: bool) -> None:
+@vectors_option
+def index(
+    seeds: Path, index_dir: Path, rebuild: bool, wait: float, quiet: bool, vectors: str
+) -> None:
     """Build or update the index from the seeds folder.
 
     Run again, it reads only added and changed files and drops the records of deleted ones.
+    Keyword search works when it returns; the sentence vectors that rank questions by meaning
+    are computed by a pass in the background (`stats` says how far it is), unless
+    --vectors now.
     """
     try:
         with _progress_bar() as progress:
-            result = update_index(seeds, index_dir, rebuild=rebuild, wait=wait, progress=progress)
+            result = update_index(
+                seeds, index_dir, rebuild=rebuild, wait=wait, progress=progress, vectors=vectors
+            )
     except SearchError as exc:
         raise _fail(exc) from exc
     click.echo(result.summary().splitlines()[0] if quiet else result.summary())
+    if vectors == "background" and not quiet:
+        click.echo("Sentence vectors: computing in the background (see `policy-search stats`).")
+
+
+@main.command()
+@index_option
+def vectors(index_dir: Path) -> None:
+    """Compute the sentence vectors the index lacks, in the foreground."""
+    from .vectorpass import run
+
+    stored = run(index_dir)
+    if stored is None:
+        raise click.ClickException("another vector pass is running on this index")
+    click.echo(f"stored {stored} sentence vectors")
 
 
 @main.command()
@@ -178,6 +208,8 @@ def stats(index_dir: Path, as_json: bool) -> None:
         f"{result['documents']} records from {result['files']} files, "
         f"{result['warnings']} ingest warnings; generation {result['generation']}"
     )
+    done, total = result["vectors"]["done"], result["vectors"]["total"]
+    click.echo(f"sentence vectors: {done} of {total}" + (" (pass running)" if done < total else ""))
     for facet, values in result["facets"].items():
         click.echo(f"\n{facet}:")
         for value in values:
@@ -217,7 +249,7 @@ def serve(
     if current_generation(settings.index) is None:
         click.echo(f"No index at {settings.index}: building it from {settings.seeds} ...")
         try:
-            result = update_index(settings.seeds, settings.index, wait=30)
+            result = update_index(settings.seeds, settings.index, wait=30, vectors="background")
         except SearchError as exc:
             raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])

@@ -105,7 +105,7 @@ class _Compiler:
                     year = int(node.text)
                 except ValueError:
                     return wq.NullQuery
-                return wq.Term("year", year) if 1 <= year <= 9999 else wq.NullQuery
+                return wq.Term("year_word", str(year)) if 1 <= year <= 9999 else wq.NullQuery
             return wq.Term(node.field, node.text.strip())
         if node.kind == "not":
             return wq.Not(self.compile(node.children[0]) or wq.NullQuery)

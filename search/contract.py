@@ -89,11 +89,13 @@ Ref = Callable[[str], dict]  # the schema that refers to a named schema (Source)
 
 
 def properties(cls: type, ref: Ref) -> dict[str, dict]:
-    """The JSON schema of each field of a dataclass (Record, Source), in declaration order."""
+    """The JSON schema of each field of a dataclass (Record, Source) that the index keeps, in
+    declaration order."""
     hints = _hints(cls)
     return {
         f.name: _described(_schema(hints[f.name], ref), f.metadata.get("description"))
         for f in dataclasses.fields(cls)
+        if f.metadata.get("stored", True)
     }
 
 

@@ -4,52 +4,82 @@ stored document."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import numpy as np
-from whoosh.util.times import datetime_to_long
 
 from .request import SearchRequest
-from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS
+from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS, MISSING_CONFIDENCE
 
 FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence")
+NUMBER_FIELDS = {"year": 0, "confidence": MISSING_CONFIDENCE, "date": 0}  # and their default
 
 
-class Columns:
-    """The facet fields of every document as numpy arrays, read once per index commit."""
+class _Segment:
+    """The facet columns of one segment, read once: a segment's values never change (only its
+    deletions do), so every commit that keeps the segment reuses them."""
 
-    def __init__(self, reader):
-        size = reader.doc_count_all()
-        self.live = np.zeros(size, dtype=bool)
-        self.live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
-        self.codes: dict[str, np.ndarray] = {}
+    def __init__(self, leaf):
+        size = leaf.doc_count_all()
         self.values: dict[str, list[str]] = {}
+        self.codes: dict[str, np.ndarray] = {}
         for name in FACET_FIELDS:
-            raw = list(reader.column_reader(name)) if reader.has_column(name) else [""] * size
+            raw = list(leaf.column_reader(name)) if leaf.has_column(name) else [""] * size
             values = sorted(set(raw))
             lookup = {v: i for i, v in enumerate(values)}
             self.codes[name] = np.fromiter((lookup[v] for v in raw), dtype=np.int32, count=size)
             self.values[name] = values
-        self.year = self._numbers(reader, "year", size)
-        self.confidence = self._numbers(reader, "confidence", size)
-        # untranslated: dates as Whoosh's long ticks, the scale of datetime_to_long
-        self.date = self._numbers(reader, "date", size, translate=False)
-        self.band = np.full(size, -1, dtype=np.int32)
+        self.numbers = {
+            name: (
+                np.fromiter(leaf.column_reader(name), dtype=np.int64, count=size)
+                if leaf.has_column(name)
+                else np.full(size, default, dtype=np.int64)
+            )
+            for name, default in NUMBER_FIELDS.items()
+        }
+
+
+class Columns:
+    """The facet fields of every document of one index commit as numpy arrays. Built segment by
+    segment, reusing the segments of `previous` (the commit before): after an update only its
+    new segments are read."""
+
+    def __init__(self, reader, previous: Columns | None = None):
+        known = previous.segments if previous is not None else {}
+        self.segments: dict[str, _Segment] = {}
+        parts, live = [], []
+        for leaf, _ in reader.leaf_readers():
+            segment_id = leaf.segment().segment_id()
+            part = known.get(segment_id) or _Segment(leaf)
+            self.segments[segment_id] = part
+            parts.append(part)
+            alive = np.zeros(leaf.doc_count_all(), dtype=bool)
+            alive[np.fromiter(leaf.all_doc_ids(), dtype=np.int64)] = True
+            live.append(alive)
+        self.live = _joined(live, bool)
+        self.codes: dict[str, np.ndarray] = {}
+        self.values: dict[str, list[str]] = {}
+        for name in FACET_FIELDS:
+            values = sorted({v for part in parts for v in part.values[name]})
+            self.values[name] = values
+            ordered = np.array(values, dtype=object)
+            self.codes[name] = _joined(
+                [
+                    np.searchsorted(ordered, np.array(part.values[name], dtype=object)).astype(
+                        np.int32
+                    )[part.codes[name]]
+                    for part in parts
+                ],
+                np.int32,
+            )
+        self.year = _joined([p.numbers["year"] for p in parts], np.int64)
+        self.confidence = _joined([p.numbers["confidence"] for p in parts], np.int64)
+        self.date = _joined([p.numbers["date"] for p in parts], np.int64)  # ordinals, 0: none
+        self.band = np.full(len(self.live), -1, dtype=np.int32)
         for i, (_, low, high) in enumerate(CONFIDENCE_BANDS):
             self.band[(self.confidence >= low) & (self.confidence < high)] = i
 
-    @staticmethod
-    def _numbers(reader, name: str, size: int, translate: bool = True) -> np.ndarray:
-        if not reader.has_column(name):
-            return np.zeros(size, dtype=np.int64)
-        column = reader.column_reader(name, translate=translate)
-        if translate:
-            return np.fromiter(column, dtype=np.int64, count=size)
-        # A record without a date reads as the column's default, 2**64 - 1, past int64: read
-        # unsigned and keep it as 0 (undated records are told apart by year 0 anyway).
-        ticks = np.fromiter(column, dtype=np.uint64, count=size)
-        ticks[ticks > np.iinfo(np.int64).max] = 0
-        return ticks.astype(np.int64)
+
+def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
 
 
 def filter_masks(request: SearchRequest, columns: Columns, docs: np.ndarray) -> dict:
@@ -70,10 +100,10 @@ def filter_masks(request: SearchRequest, columns: Columns, docs: np.ndarray) -> 
         masks["confidence"] = np.isin(columns.band[docs], wanted)
     ranges = []
     if request.date_from:
-        low = datetime_to_long(datetime.combine(request.date_from, datetime.min.time()))
+        low = request.date_from.toordinal()
         ranges.append((columns.year[docs] > 0) & (columns.date[docs] >= low))
     if request.date_to:
-        high = datetime_to_long(datetime.combine(request.date_to, datetime.min.time()))
+        high = request.date_to.toordinal()
         ranges.append((columns.year[docs] > 0) & (columns.date[docs] <= high))
     if request.min_confidence is not None:
         ranges.append(columns.confidence[docs] >= round(request.min_confidence * CONFIDENCE_SCALE))

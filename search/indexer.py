@@ -11,19 +11,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gc
 import hashlib
 import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import vectors
+from . import vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -39,10 +41,12 @@ from .layout import (
     manifest_entry,
     read_manifest,
 )
-from .records import IngestReport, Record
+from .records import IngestReport, Record, pack
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
+from .vectorstore import spawn_pass, text_key
 
 WRITER_MEMORY_MB = 256
+VECTOR_MODES = ("background", "now", "skip")
 
 Progress = Callable[[int, int, str], None]
 
@@ -141,9 +145,12 @@ def writer_lock(index_root: Path, wait: float = 0.0) -> Iterator[None]:
 # Records to Whoosh documents
 
 
-def _parse_iso(date: str) -> datetime:
-    parts = [int(p) for p in date.split("-")] + [1, 1]
-    return datetime(parts[0], parts[1], parts[2])
+def date_ordinal(iso: str | None) -> int:
+    """The ordinal of an ISO date, or of the first day of an ISO year or month; 0 for none."""
+    if not iso:
+        return 0
+    parts = [int(p) for p in iso.split("-")] + [1, 1]
+    return date(parts[0], parts[1], parts[2]).toordinal()
 
 
 def record_document(record: Record) -> dict:
@@ -161,6 +168,7 @@ def record_document(record: Record) -> dict:
         "node_type": record.node_type or "",
         "region": record.region or "",
         "sector": record.sector or "",
+        "date": date_ordinal(record.date),
         "year": record.year or 0,
         "confidence": (
             MISSING_CONFIDENCE
@@ -168,10 +176,11 @@ def record_document(record: Record) -> dict:
             else round(record.confidence * CONFIDENCE_SCALE)
         ),
         "grams": f"{record.title or ''}\n{record.content or ''}",
-        "record": json.dumps(record.to_dict(), ensure_ascii=False),
+        "vkey": text_key(vectors.record_text(record.title or "", record.content or "")),
+        "record": pack(record),
     }
-    if record.date:
-        document["date"] = _parse_iso(record.date)
+    if record.year:
+        document["year_word"] = str(record.year)
     return document
 
 
@@ -237,8 +246,14 @@ def update_index(
     rebuild: bool = False,
     wait: float = 0.0,
     progress: Progress | None = None,
+    vectors: str = "now",
 ) -> UpdateResult:
     """Bring the index in line with the seeds folder: incrementally, or from scratch with `rebuild`.
+
+    The words are searchable when this returns. The sentence vectors of new records are
+    computed then too (`vectors="now"`), or by a pass in a process of its own that outlives this
+    call (`"background"`: questions are ranked without meaning until it is done), or not
+    (`"skip"`).
 
     An incremental run reads only the files that were added or changed since the last run (by
     content hash) and removes the records of deleted files. A missing or corrupt manifest, one
@@ -247,6 +262,8 @@ def update_index(
     """
     if not seeds.is_dir():
         raise SearchError(f"the seeds folder {seeds} does not exist or is not a folder")
+    if vectors not in VECTOR_MODES:
+        raise ValueError(f"vectors must be one of {VECTOR_MODES}, not {vectors!r}")
     started = time.monotonic()
     try:
         with writer_lock(index_root, wait):
@@ -273,9 +290,28 @@ def update_index(
                 raise
     except OSError as exc:
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        raise (StorageFull if full else IndexWriteFailed)(_write_failure(index_root, exc)) from None
+        failure = (StorageFull if full else IndexWriteFailed)(_write_failure(index_root, exc))
+    else:
+        failure = None
+    if failure is not None:
+        _close_abandoned_files()
+        raise failure from None
+    if vectors == "now":
+        vectorpass.run(index_root)
+    elif vectors == "background":
+        spawn_pass(index_root)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _close_abandoned_files() -> None:
+    """Close the files a failed Whoosh commit left open. A commit that merges segments opens
+    their files and, when the disk fills mid-way, drops them without closing them; they are
+    garbage once the failure's traceback is gone, and collected here rather than by a later
+    collection (in a server: at any moment) that would warn about each one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def _write_failure(index_root: Path, exc: OSError) -> str:
@@ -303,12 +339,19 @@ def _read(
         path, sha256 = files[relative]
         records, file_report = read_file(path, seeds)
         report.files.append(file_report)
-        texts = [vectors.record_text(r.title or "", r.content or "") for r in records]
-        for record, vector in zip(records, vectors.embed(texts), strict=True):
-            writer.add_document(**record_document(record), vector=vectors.to_bytes(vector))
+        for record in records:
+            writer.add_document(**record_document(record))
         manifest["files"][relative] = manifest_entry(sha256, file_report)
         if progress:
             progress(done, total, relative)
+
+
+def _writer(ix: whoosh_index.FileIndex):
+    """A writer whose segments stay as separate files. Whoosh reads a compound segment (its files
+    joined in one) by copying each part it opens into memory, per searcher: some 170 MB a
+    searcher at 12k records. Separate files are read through the page cache, shared by every
+    searcher and process."""
+    return ix.writer(limitmb=WRITER_MEMORY_MB, compound=False)
 
 
 def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateResult:
@@ -320,7 +363,7 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     manifest = {"version": MANIFEST_VERSION, "files": {}}
     report = IngestReport()
     ix = whoosh_index.create_in(str(building), PolicySchema())
-    with ix.writer(limitmb=WRITER_MEMORY_MB) as writer:
+    with _writer(ix) as writer:
         _read(seeds, files, sorted(files), progress, report, writer, manifest)
     records = ix.doc_count()
     commit = ix.latest_generation()
@@ -351,7 +394,7 @@ def _update(
     ix = whoosh_index.open_dir(str(generation))
     try:
         if added or removed or changed:
-            with ix.writer(limitmb=WRITER_MEMORY_MB) as writer:
+            with _writer(ix) as writer:
                 # delete-then-add by file keeps a rerun idempotent if we die before the manifest
                 for relative in removed + changed + added:
                     writer.delete_by_term("source_file", relative)

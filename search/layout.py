@@ -19,8 +19,10 @@ from .records import FileReport, IngestReport, IngestWarning
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
-# 2: the character-pair field and sentence vectors. An index of another version is rebuilt.
-MANIFEST_VERSION = 2
+# 2: the character-pair field and sentence vectors. 3: separate segment files, numbers as plain
+# columns, one compressed stored record, vectors kept beside the index (vectorstore.py). An index
+# of another version is rebuilt.
+MANIFEST_VERSION = 3
 GENERATION_PREFIX = "gen-"
 
 

@@ -8,7 +8,6 @@ highlighted (highlight.py) and shaped as the record/hit contract says (contract.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, replace
@@ -22,14 +21,15 @@ from .analysis import normalize, query_words
 from .compiler import CompiledQuery, compile_query
 from .contract import hit
 from .errors import DocumentNotFound
-from .facets import Columns, all_of, facet_counts, filter_masks, sorted_page
+from .facets import all_of, facet_counts, filter_masks, sorted_page
 from .highlight import Highlight, Highlighter
 from .layout import manifest_report, read_manifest
 from .querylang import QUOTE_MARKS
 from .ranking import DEFAULT, RankingConfig
 from .reader import CurrentIndex, Generation
+from .records import unpack
 from .request import SearchRequest
-from .scoring import rank_question
+from .scoring import Postings, keyword_scores, matching_docs, rank_question
 
 
 @dataclass
@@ -40,6 +40,7 @@ class _Matched:
     query: wq.Query | None  # what ranks them by BM25F; None: nothing to rank by
     scores: np.ndarray | None = None  # ranked matching's fused scores of every document
     match: str = "all"  # "any": no record matched every word, so records matching some are
+    terms: Postings | None = None  # the postings matching read, for ranking by the query
 
 
 class SearchIndex:
@@ -90,7 +91,7 @@ class SearchIndex:
         sort = request.sort
         if sort == "relevance" and matched.query is None:
             sort = "-date"
-        page_docs, scores = self._page(searcher, columns, matched, allowed, sort, request)
+        page_docs, scores = self._page(searcher, generation, matched, allowed, sort, request)
         terms = compiled.highlight if compiled else Highlight()
         hits = [
             self._hit(searcher, docnum, score, terms)
@@ -128,12 +129,13 @@ class SearchIndex:
         live = generation.columns.live
         if compiled is None or compiled.query is None:
             return _Matched(np.flatnonzero(live), None)
-        docs = _matching_docs(searcher, compiled.query)
+        terms = Postings(searcher.reader())
+        docs = matching_docs(searcher, compiled.query, terms)
         docs = docs[live[docs]] if len(docs) else docs
         if compiled.any_query is None or not self.ranking.answers_by_any_word(
             len(compiled.content_words), len(docs)
         ):
-            return _Matched(docs, compiled.query)
+            return _Matched(docs, compiled.query, terms=terms)
         question = rank_question(
             searcher,
             generation.scoring,
@@ -147,10 +149,10 @@ class SearchIndex:
             np.flatnonzero(question.matched), compiled.any_query, question.scores, "any"
         )
 
-    @staticmethod
     def _page(
+        self,
         searcher: Searcher,
-        columns: Columns,
+        generation: Generation,
         matched: _Matched,
         allowed: np.ndarray,
         sort: str,
@@ -161,12 +163,21 @@ class SearchIndex:
         if sort == "relevance" and matched.scores is not None:
             return _fused_page(matched.scores, allowed, first, count)
         if sort == "relevance":
-            return _ranked_page(searcher, matched.query, allowed, len(matched.docs), first, count)
-        page_docs = sorted_page(columns, allowed, sort, first, count)
+            if len(allowed) == 0 or first >= len(allowed):
+                return [], []
+            scores = keyword_scores(
+                searcher,
+                generation.scoring,
+                matched.query,
+                matched.terms or Postings(searcher.reader()),
+                self.ranking,
+            )
+            return _fused_page(scores, allowed, first, count)
+        page_docs = sorted_page(generation.columns, allowed, sort, first, count)
         return page_docs, [None] * len(page_docs)
 
     def _hit(self, searcher: Searcher, docnum: int, score: float | None, terms: Highlight) -> dict:
-        record = json.loads(searcher.stored_fields(int(docnum))["record"])
+        record = unpack(searcher.stored_fields(int(docnum))["record"])
         return hit(
             record,
             title_html=self.highlighter.whole(record["title"], terms),
@@ -216,7 +227,7 @@ class SearchIndex:
         stored = searcher.document(id=record_id)
         if stored is None:
             raise DocumentNotFound(f"no record has the id {record_id!r}")
-        return json.loads(stored["record"])
+        return unpack(stored["record"])
 
     def siblings(self, record: dict) -> list[dict]:
         """The other entries of the same key node of the same file, in order."""
@@ -225,7 +236,7 @@ class SearchIndex:
         searcher, _ = self.searcher()
         others = []
         for stored in searcher.documents(source_file=record["source_file"]):
-            other = json.loads(stored["record"])
+            other = unpack(stored["record"])
             if other["node_index"] == record["node_index"] and other["id"] != record["id"]:
                 others.append(other)
         return sorted(others, key=lambda r: r["entry_index"] or 0)
@@ -244,52 +255,28 @@ class SearchIndex:
             "generation": browse["generation"],  # of the count, should a commit come between
             "files": files,
             "warnings": warnings,
+            "vectors": self.vector_progress(),
             "facets": browse["facets"],
         }
 
-
-def _matching_docs(searcher, query: wq.Query) -> np.ndarray:
-    """The sorted numbers of the documents a query matches. A term reads its postings whole and
-    And, Or and AndNot combine sorted arrays: Whoosh's own matchers step through every match with
-    Python calls at each level of the query, three times slower on our queries."""
-    kind = type(query)
-    if kind is wq.Term:
-        reader = searcher.reader()
-        if (query.fieldname, query.text) not in reader:
-            return np.empty(0, dtype=np.int64)
-        ids = reader.postings(query.fieldname, query.text).all_ids()
-        return np.fromiter(ids, dtype=np.int64)
-    if kind in (wq.And, wq.Or) and query.subqueries:
-        parts = [_matching_docs(searcher, q) for q in query.subqueries]
-        if kind is wq.Or:
-            return np.unique(np.concatenate(parts))
-        docs = parts[0]
-        for part in parts[1:]:
-            docs = np.intersect1d(docs, part, assume_unique=True)
-        return docs
-    if kind is wq.AndNot:
-        return np.setdiff1d(
-            _matching_docs(searcher, query.a), _matching_docs(searcher, query.b), assume_unique=True
-        )
-    return np.unique(np.fromiter(searcher.docs_for_query(query), dtype=np.int64))
-
-
-def _ranked_page(
-    searcher, query, allowed: np.ndarray, matched: int, first: int, count: int
-) -> tuple[list[int], list[float]]:
-    """A page of `allowed` in Whoosh's BM25F order."""
-    if len(allowed) == 0 or first >= len(allowed):
-        return [], []
-    filter_set = None if len(allowed) == matched else set(allowed.tolist())
-    results = searcher.search(query, limit=first + count, filter=filter_set)
-    window = list(results.items())[first : first + count]
-    return [d for d, _ in window], [round(s, 4) for _, s in window]
+    def vector_progress(self) -> dict:
+        """{"done", "total"}: live records with text whose sentence vector is computed, of all.
+        Until done == total, questions are ranked without meaning for the others."""
+        searcher, generation = self.searcher()
+        return generation.scoring.vector_progress(searcher.reader(), generation.columns.live)
 
 
 def _fused_page(
     scores: np.ndarray, docs: np.ndarray, first: int, count: int
 ) -> tuple[list[int], list[float]]:
-    """A page of `docs` by their fused question scores, best first (ties by document number)."""
+    """A page of `docs` by their scores, best first (ties by document number, as Whoosh)."""
+    wanted = first + count
+    if len(docs) > 4 * wanted + 64:
+        # only the records that can be on the page are sorted: those scoring at least the
+        # wanted-th best score (ties with it included, so the order of ties stays exact)
+        values = scores[docs]
+        threshold = np.partition(values, len(values) - wanted)[len(values) - wanted]
+        docs = docs[values >= threshold]
     order = np.lexsort((docs, -scores[docs]))[first : first + count]
     page = docs[order]
     return page.tolist(), [round(float(scores[d]), 4) for d in page]

@@ -18,6 +18,7 @@ from .errors import IndexMissing
 from .facets import Columns
 from .layout import current_generation, generation_label
 from .scoring import ScoringColumns
+from .vectorstore import VectorCache, VectorStore
 
 # Attempts at opening a generation that a writer keeps replacing under us.
 RETRIES = 5
@@ -46,6 +47,8 @@ class CurrentIndex:
         self._generation: Generation | None = None
         self._local = threading.local()
         self._searchers: list[Searcher] = []  # every open searcher, to close them all on close()
+        # the sentence vectors of every generation's records, as the vector pass stores them
+        self.vector_cache = VectorCache(VectorStore(self.index_root))
 
     def __del__(self) -> None:
         # dropped without close() (an app nobody closed): close the searchers' files now rather
@@ -84,14 +87,20 @@ class CurrentIndex:
                     with ix.reader() as reader:
                         commit = reader.generation()
                         label = generation_label(path, commit)
-                        if self._generation is None or self._generation.label != label:
+                        previous = self._generation
+                        if previous is None or previous.label != label:
+                            # a commit after `previous` keeps most of its segments: reuse them
                             self._generation = Generation(
                                 path,
                                 label,
                                 ix,
                                 commit,
-                                Columns(reader),
-                                ScoringColumns(reader.doc_count_all()),
+                                Columns(reader, previous and previous.columns),
+                                ScoringColumns(
+                                    reader.doc_count_all(),
+                                    self.vector_cache,
+                                    previous and previous.scoring,
+                                ),
                             )
                     return self._generation
                 except (OSError, whoosh_index.EmptyIndexError):

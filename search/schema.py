@@ -3,11 +3,10 @@ read them column-wise instead of loading stored documents."""
 
 from __future__ import annotations
 
-from whoosh.columns import FixedBytesColumn
-from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, SchemaClass
+from whoosh.columns import NumericColumn
+from whoosh.fields import COLUMN, ID, STORED, TEXT, SchemaClass
 
 from .analysis import BigramAnalyzer, ChineseAnalyzer
-from .vectors import VECTOR_BYTES
 
 # Exact-value facet fields as they are named in the index.
 FACET_FIELDS = ("issuer", "node_type", "region", "sector")
@@ -27,23 +26,31 @@ CONFIDENCE_BANDS = (
 
 
 class PolicySchema(SchemaClass):
-    id = ID(stored=True, unique=True)
-    source_file = ID(stored=True)
-    kind = ID(stored=True)
-    title = TEXT(analyzer=ChineseAnalyzer(), stored=True, phrase=True)
+    """Only `record` is stored: every other field is there to be searched, or read as a column.
+    Dates, years and confidences are plain columns: numpy filters and sorts them (facets.py), so
+    the many-tiered terms Whoosh's NUMERIC and DATETIME fields would write are never read."""
+
+    id = ID(unique=True)
+    source_file = ID()
+    kind = ID()
+    title = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
     content = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
     # issuer, place, scale, node type and unknown labels: searchable words of lesser weight
     meta = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
-    issuer = ID(stored=True, sortable=True)
-    node_type = ID(stored=True, sortable=True)
-    region = ID(stored=True, sortable=True)
-    sector = ID(stored=True, sortable=True)
-    date = DATETIME(stored=True, sortable=True)
-    year = NUMERIC(int, bits=32, stored=True, sortable=True, signed=False)
-    confidence = NUMERIC(int, bits=32, stored=True, sortable=True)
+    issuer = ID(sortable=True)
+    node_type = ID(sortable=True)
+    region = ID(sortable=True)
+    sector = ID(sortable=True)
+    # the year as a word, for `year:2021` in a query
+    year_word = ID()
+    # the date as its proleptic Gregorian ordinal (date.toordinal()), 0 for none
+    date = COLUMN(NumericColumn("i", default=0))
+    year = COLUMN(NumericColumn("i", default=0))
+    confidence = COLUMN(NumericColumn("i", default=MISSING_CONFIDENCE))
     # title and content again as overlapping character pairs, for ranked matching of questions
     grams = TEXT(analyzer=BigramAnalyzer(), phrase=False)
-    # the record's sentence vector (search/vectors.py), float16 bytes, read column-wise
-    vector = COLUMN(FixedBytesColumn(VECTOR_BYTES))
-    # the whole record as JSON: what hits, details and exports show
+    # the key of the text the record's sentence vector reads (vectorstore.py keeps the vectors)
+    vkey = COLUMN(NumericColumn("q", default=0))
+    # the record's stored fields, compressed JSON (records.pack): what hits, details and
+    # exports show
     record = STORED()

@@ -21,46 +21,83 @@ from . import vectors
 from ._whoosh import LENGTHS, length_column, postings
 from .analysis import character_bigrams
 from .ranking import RankingConfig
+from .vectorstore import VectorCache
 
 GRAM_FIELD = "grams"
 MAX_QUESTION_GRAMS = 256
 
 
 class ScoringColumns:
-    """Per index commit: the field lengths BM25 needs and the records' sentence vectors, each
-    read on first use from a reader of that commit (a searcher's), so that a commit costs
-    nothing here until a question needs them."""
+    """Per index commit: the field lengths BM25 needs and the keys of the records' sentence
+    vectors, read on first use from a reader of that commit (a searcher's) segment by segment,
+    reusing the segments of `previous` (the commit before), so that an update costs what its new
+    segments hold. The vectors themselves are in `cache` (vectorstore.py), shared by commits."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, cache: VectorCache, previous: ScoringColumns | None = None):
         self.size = size
+        self.cache = cache
         self._lock = threading.Lock()
-        self._lengths: dict[str, np.ndarray] = {}
-        self._vectors: np.ndarray | None = None
-        self._present: np.ndarray | None = None
+        self._known = previous._segments if previous is not None else {}
+        self._segments: dict[tuple[str, str], np.ndarray] = {}
+        self._columns: dict[str, np.ndarray] = {}
+        self._rows: np.ndarray | None = None
+        self._rows_of = -1  # the cache size _rows was found at
 
-    def vectors(self, reader) -> tuple[np.ndarray, np.ndarray]:
-        """(every document's vector as a float32 row, which rows hold one): 2 KB a record."""
+    def _column(self, reader, name: str, read, dtype) -> np.ndarray:
+        """A per-document array over every segment, each segment's part read by `read(leaf)`
+        (None: the segment has none, zeros) once and kept for the commits after."""
         with self._lock:
-            if self._vectors is None:
-                raw = list(reader.column_reader("vector")) if reader.has_column("vector") else []
-                self._vectors = vectors.matrix(raw, self.size)
-                self._present = np.einsum("ij,ij->i", self._vectors, self._vectors) > 0
-        return self._vectors, self._present
+            if name not in self._columns:
+                parts = []
+                for leaf, _ in reader.leaf_readers():
+                    key = (leaf.segment().segment_id(), name)
+                    part = self._known.get(key)
+                    if part is None:
+                        part = read(leaf)
+                        if part is None:
+                            part = np.zeros(leaf.doc_count_all(), dtype=dtype)
+                    self._segments[key] = part
+                    parts.append(part)
+                self._columns[name] = np.concatenate(parts) if parts else np.zeros(0, dtype)
+            return self._columns[name]
 
     def lengths(self, reader, field: str) -> np.ndarray:
-        """Every document's length in `field` (0 where it has none), read once per commit from
-        `reader` (any reader of this commit: a searcher's)."""
-        if field not in self._lengths:
-            out = np.zeros(self.size, dtype=np.float32)
-            for leaf, offset in reader.leaf_readers():
-                count = leaf.doc_count_all()
-                column = length_column(leaf, field)
-                if column is None:
-                    continue
-                codes = np.fromiter(column, dtype=np.uint8, count=count)
-                out[offset : offset + count] = LENGTHS[codes]
-            self._lengths[field] = out
-        return self._lengths[field]
+        """Every document's length in `field` (0 where it has none)."""
+
+        def read(leaf):
+            column = length_column(leaf, field)
+            if column is None:
+                return None
+            return LENGTHS[np.fromiter(column, dtype=np.uint8, count=leaf.doc_count_all())]
+
+        return self._column(reader, "length:" + field, read, np.float32)
+
+    def vector_keys(self, reader) -> np.ndarray:
+        """Each document's vector key (vectorstore.text_key; 0: no text, no vector)."""
+
+        def read(leaf):
+            if not leaf.has_column("vkey"):
+                return None
+            count = leaf.doc_count_all()
+            return np.fromiter(leaf.column_reader("vkey"), dtype=np.int64, count=count)
+
+        return self._column(reader, "vkey", read, np.int64)
+
+    def vector_rows(self, reader) -> np.ndarray:
+        """Each document's row in the vector cache, -1 where its vector is not there (yet)."""
+        keys = self.vector_keys(reader)
+        self.cache.refresh()
+        with self._lock:
+            if self._rows is None or self._rows_of != self.cache.size:
+                self._rows, self._rows_of = self.cache.rows_of(keys), self.cache.size
+            return self._rows
+
+    def vector_progress(self, reader, live: np.ndarray) -> dict:
+        """How many live records that have text to read have their vector."""
+        keys = self.vector_keys(reader)
+        rows = self.vector_rows(reader)
+        wanted = live & (keys != 0)
+        return {"done": int((wanted & (rows >= 0)).sum()), "total": int(wanted.sum())}
 
 
 def whoosh_idf(searcher, field: str, text: str) -> float:
@@ -99,7 +136,7 @@ def bm25(
         average = searcher.avg_field_length(field) or 1.0
         length = columns.lengths(reader, field)[docs]
         part = idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))
-        np.add.at(scores, docs, boost * part)
+        scores[docs] += boost * part  # a term's documents are distinct
     return scores
 
 
@@ -180,11 +217,13 @@ def rank_question(
 
 def _add_meaning(searcher, columns, text, live, ranking, widen, fused, matched) -> None:
     """Add the question's cosines (as z-scores) to `fused`; with `widen`, mark the nearest
-    records in meaning as matched. Nothing when the index holds no vectors."""
-    matrix, present = columns.vectors(searcher.reader())
+    records in meaning as matched. Nothing for records whose vectors are not computed yet (all
+    of them, right after a build)."""
+    rows = columns.vector_rows(searcher.reader())
+    present = rows >= 0
     if not present.any():
         return
-    cosines = matrix @ vectors.question_vector(text, ranking.question_map)
+    cosines = columns.cache.cosines(vectors.question_vector(text, ranking.question_map), rows)
     spread = float(cosines[present].std())
     if spread > 0:
         fused += ranking.meaning_weight * (cosines - float(cosines[present].mean())) / spread
@@ -193,3 +232,90 @@ def _add_meaning(searcher, columns, text, live, ranking, widen, fused, matched) 
         candidates = np.where(live & present, cosines, -np.inf)
         top = np.argpartition(-candidates, nearest - 1)[:nearest]
         matched[top[np.isfinite(candidates[top])]] = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Keyword queries
+
+
+class Postings:
+    """The postings of the terms one search reads, kept for that search: matching a query and
+    then ranking what it matched read each term once."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self._read: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, term frequencies) of a term (empty when the index lacks it)."""
+        key = (field, text)
+        if key not in self._read:
+            if key in self.reader:
+                self._read[key] = postings(self.reader, field, text)
+            else:
+                self._read[key] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+        return self._read[key]
+
+
+def matching_docs(searcher, query: wq.Query, terms: Postings) -> np.ndarray:
+    """The sorted numbers of the documents a query matches. A term's postings are read a block at
+    a time and And, Or and AndNot combine sorted arrays: Whoosh's own matchers step through every
+    match with Python calls at each level of the query, three times slower on our queries."""
+    kind = type(query)
+    if kind is wq.Term:
+        return terms(query.fieldname, query.text)[0]
+    if kind in (wq.And, wq.Or) and query.subqueries:
+        parts = [matching_docs(searcher, q, terms) for q in query.subqueries]
+        if kind is wq.Or:
+            return np.unique(np.concatenate(parts))
+        docs = parts[0]
+        for part in parts[1:]:
+            docs = np.intersect1d(docs, part, assume_unique=True)
+        return docs
+    if kind is wq.AndNot:
+        return np.setdiff1d(
+            matching_docs(searcher, query.a, terms),
+            matching_docs(searcher, query.b, terms),
+            assume_unique=True,
+        )
+    return np.unique(np.fromiter(searcher.docs_for_query(query), dtype=np.int64))
+
+
+def keyword_scores(
+    searcher, columns: ScoringColumns, query: wq.Query, terms: Postings, ranking: RankingConfig
+) -> np.ndarray:
+    """Whoosh's BM25F score of a keyword query for every document it matches (float64, the same
+    numbers as `searcher.search` gives): And and Or add up their matching parts, AndNot scores
+    its positive side, and each term scores as BM25 of its field times its boost. Terms are
+    scored as arrays over their postings; other clauses (phrases) by Whoosh's own matchers."""
+    scores = np.zeros(columns.size, dtype=np.float64)
+    _add_scores(searcher, columns, query, 1.0, terms, ranking, scores)
+    return scores
+
+
+def _add_scores(searcher, columns, query, boost, terms, ranking, scores) -> None:
+    kind = type(query)
+    if kind is wq.Term:
+        docs, tf = terms(query.fieldname, query.text)
+        if len(docs) == 0:
+            return
+        tf = tf.astype(np.float64)
+        if searcher.schema[query.fieldname].scorable:
+            k1, b = ranking.bm25_k1, ranking.bm25_b
+            idf = searcher.idf(query.fieldname, query.text)
+            average = searcher.avg_field_length(query.fieldname) or 1
+            length = columns.lengths(searcher.reader(), query.fieldname)[docs].astype(np.float64)
+            part = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average)))
+        else:
+            part = tf  # an exact-value field: Whoosh scores its weight
+        scores[docs] += part * (query.boost * boost)  # a term's documents are distinct
+    elif kind in (wq.And, wq.Or):
+        for sub in query.subqueries:
+            _add_scores(searcher, columns, sub, boost * query.boost, terms, ranking, scores)
+    elif kind is wq.AndNot:
+        _add_scores(searcher, columns, query.a, boost * query.boost, terms, ranking, scores)
+    elif kind is not wq.Not and query is not wq.NullQuery:
+        matcher = query.matcher(searcher, searcher.context())
+        while matcher.is_active():
+            scores[matcher.id()] += matcher.score() * boost
+            matcher.next()

@@ -19,9 +19,6 @@ from pathlib import Path
 import numpy as np
 
 DIMENSIONS = 512
-# Stored as float16: half the bytes, and cosines differ from float32 by less than 1e-3.
-DTYPE = np.float16
-VECTOR_BYTES = DIMENSIONS * np.dtype(DTYPE).itemsize
 # What of a record is read: its title and the start of its text. The cost of a vector grows with
 # the text's length, and the first paragraphs say what a record is about.
 MAX_CHARS = 256
@@ -105,21 +102,3 @@ def question_vector(text: str, mapped: bool = True) -> np.ndarray:
     vector = embed([text])[0]
     mapping = question_map() if mapped else None
     return vector if mapping is None else vector + vector @ mapping
-
-
-def to_bytes(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=DTYPE).tobytes()
-
-
-def matrix(rows: Sequence[bytes], size: int) -> np.ndarray:
-    """The stored vectors of every document number as one float32 matrix; a row that holds no
-    vector (a record indexed before vectors existed) is all zeros."""
-    rows = list(rows)
-    if len(rows) == size and all(len(raw) == VECTOR_BYTES for raw in rows):
-        packed = np.frombuffer(b"".join(rows), dtype=DTYPE).reshape(size, DIMENSIONS)
-        return packed.astype(np.float32)
-    out = np.zeros((size, DIMENSIONS), dtype=np.float32)
-    for docnum, raw in enumerate(rows[:size]):
-        if raw and len(raw) == VECTOR_BYTES:
-            out[docnum] = np.frombuffer(raw, dtype=DTYPE)
-    return out

@@ -203,7 +203,7 @@ def test_detail_page_links_its_siblings(server, tab):
     expect(siblings).to_have_count(2)
     siblings.nth(1).click()
     assert urlsplit(page.url).path == f"/documents/{entry(1, 3)}"
-    expect(page.locator("pre.raw")).to_contain_text('3. **北京市"十四五"阶段能源发展计划**')
+    expect(page.locator("h1")).to_have_text('北京市"十四五"阶段能源发展计划')
 
 
 def test_year_bar_click_filters_to_that_year(server, tab):
@@ -234,7 +234,7 @@ def test_script_in_a_record_stays_inert_text(server, tab):
     hit.locator("h2 a").click()
     expect(page.locator("h1")).to_have_text(f"注入测试{SCRIPT}标题{IMG}")
     expect(page.locator("div.content")).to_contain_text(SCRIPT)
-    expect(page.locator("pre.raw")).to_contain_text(IMG)
+    expect(page.locator("div.content")).to_contain_text(IMG)
     assert page.locator("main img, main script").count() == 0
     page.wait_for_timeout(300)
     assert tab.dialogs == []

@@ -11,11 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import WEB_FIXTURES
 
 from search.errors import IndexLocked, IndexMissing
 from search.indexer import update_index, writer_lock
-from search.layout import CURRENT_FILE, MANIFEST_FILE, current_generation, open_index
+from search.layout import (
+    CURRENT_FILE,
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    current_generation,
+    open_index,
+)
 from search.query import SearchIndex
+from search.records import unpack
 from search.request import SearchRequest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -198,4 +206,50 @@ def test_cli_index_reports_lock_conflicts_without_a_traceback(runner, seeds_copy
         run = runner.invoke(["index", "--seeds", str(seeds_copy), "--index", str(index)])
     assert run.exit_code == 1
     assert "Error: another indexer" in run.stderr and "Traceback" not in run.output
-    assert json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"] == 2
+    assert (
+        json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"]
+        == MANIFEST_VERSION
+    )
+
+
+def test_index_keeps_one_compressed_record_in_separate_segment_files(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    generation = current_generation(index)
+    assert not list(generation.glob("*.seg"))  # no compound segment: read through the page cache
+    assert list(generation.glob("*.pst"))
+    ix, _ = open_index(index)
+    try:
+        with ix.reader() as reader:
+            stored = reader.stored_fields(0)
+            assert list(stored) == ["record"] and isinstance(stored["record"], bytes)
+            record = unpack(stored["record"])
+            assert "raw" not in record and record["id"].endswith("-n1-e1")
+            # numbers are plain columns: no many-tiered terms for them in the term index
+            assert {field for field, _ in reader.all_terms()} == {
+                "content", "grams", "id", "issuer", "kind", "meta", "node_type", "region",
+                "sector", "source_file", "title", "year_word",
+            }  # fmt: skip
+            assert reader.has_column("date") and reader.has_column("vkey")
+    finally:
+        ix.close()
+
+
+def test_facet_columns_of_unchanged_segments_are_reused_after_an_update(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        _, before = engine.searcher()
+        (seeds_copy / "tianjin.md").write_bytes(
+            (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+        )
+        update_index(seeds_copy, index, vectors="skip")
+        _, after = engine.searcher()
+        assert after.label != before.label
+        kept = set(before.columns.segments) & set(after.columns.segments)
+        assert len(kept) == 1 and len(after.columns.segments) == 2
+        (segment,) = kept
+        assert after.columns.segments[segment] is before.columns.segments[segment]
+        assert int(after.columns.live.sum()) == 14
+        counts = engine.search(SearchRequest(region=("天津市",)))["facets"]["region"]
+        assert {c["value"]: c["count"] for c in counts} == {"北京市": 13, "天津市": 1}

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import urllib.request
 
 import jsonschema
@@ -364,7 +365,12 @@ def test_document_unknown_ids_and_paths_are_json_404s(client, path, message):
 def test_health(client, engine):
     response = client.get("/api/health")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "documents": 13, "generation": engine.generation}
+    assert response.json == {
+        "status": "ok",
+        "documents": 13,
+        "generation": engine.generation,
+        "vectors": {"done": 13, "total": 13},
+    }
 
 
 @pytest.fixture
@@ -461,11 +467,16 @@ def test_reindex_makes_a_new_file_searchable(private):
     found = client.get("/api/search?q=岸电").json
     assert ids(found) == [f"{file_key('tianjin-port-key-nodes.md')}-n1-e1"]
     assert found["generation"] == generation
-    assert client.get("/api/health").json == {
-        "status": "ok",
-        "documents": 14,
-        "generation": generation,
-    }
+    health = client.get("/api/health").json
+    assert (health.pop("vectors")["total"], health) == (
+        14,
+        {"status": "ok", "documents": 14, "generation": generation},
+    )
+    # the new record's vector is computed by a pass in the background
+    deadline = time.monotonic() + 120
+    while client.get("/api/health").json["vectors"]["done"] < 14:
+        assert time.monotonic() < deadline, "the vector pass did not finish"
+        time.sleep(0.2)
     # nothing changed since: an empty update
     again = client.post("/api/reindex", headers=bearer(TOKEN)).json
     assert (again["added"], again["changed"], again["removed"]) == ([], [], [])

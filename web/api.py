@@ -41,9 +41,15 @@ def document(record_id: str):
 @blueprint.get("/health")
 def health():
     # count and label from one search: two calls could straddle a commit and mix generations
-    browse = search_index().search(SearchRequest(per_page=1))
+    index = search_index()
+    browse = index.search(SearchRequest(per_page=1))
     return jsonify(
-        {"status": "ok", "documents": browse["total"], "generation": browse["generation"]}
+        {
+            "status": "ok",
+            "documents": browse["total"],
+            "generation": browse["generation"],
+            "vectors": index.vector_progress(),
+        }
     )
 
 
@@ -52,8 +58,13 @@ def reindex():
     """Run the incremental update; needs `Authorization: Bearer <POLICY_SEARCH_REINDEX_TOKEN>`."""
     _check_token()
     _check_rate()
+    # the words are searchable when this answers; the new records' sentence vectors follow
+    # from a pass in the background (/api/health says how far it is)
     result = update_index(
-        settings().seeds, settings().index, wait=current_app.config["REINDEX_WAIT"]
+        settings().seeds,
+        settings().index,
+        wait=current_app.config["REINDEX_WAIT"],
+        vectors="background",
     )
     return jsonify(
         {

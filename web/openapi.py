@@ -182,7 +182,17 @@ HEALTH = _object(
         "status": {"type": "string", "const": "ok"},
         "documents": {"type": "integer", "minimum": 0},
         "generation": {"type": "string"},
+        "vectors": _ref("VectorProgress"),
     }
+)
+
+VECTOR_PROGRESS = _object(
+    {
+        "done": {"type": "integer", "minimum": 0},
+        "total": {"type": "integer", "minimum": 0},
+    },
+    "Records whose sentence vector is computed, of those with text: below the total while the "
+    "pass that follows a build runs (questions are then ranked without meaning for the rest).",
 )
 
 REINDEX_SUMMARY = _object(
@@ -370,6 +380,7 @@ def openapi_document() -> dict:
                 "SearchResult": SEARCH_RESULT,
                 "Record": RECORD,
                 "Health": HEALTH,
+                "VectorProgress": VECTOR_PROGRESS,
                 "ReindexSummary": REINDEX_SUMMARY,
                 "Export": EXPORT,
             },

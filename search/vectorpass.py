@@ -1,0 +1,91 @@
+"""The pass that computes the sentence vectors a build leaves for later: it reads the records of
+the current index generation whose vector the store lacks, encodes them a batch at a time and
+stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a second one
+exits at once. Run by `policy-search index` in the background, or `python -m search.vectorpass
+INDEX` / `policy-search vectors INDEX` in the foreground."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from whoosh import index as whoosh_index
+
+from . import vectors
+from .layout import current_generation
+from .records import unpack
+from .vectorstore import VectorStore, fill, pass_lock
+
+# Records read per round: a round's texts are held in memory while they are encoded.
+ROUND = 2048
+
+
+def _pending(index_root: Path, store: VectorStore) -> Callable[[], list[tuple[int, str]]]:
+    def pending() -> list[tuple[int, str]]:
+        for _ in range(5):  # a rebuild may swap the generation (and delete the old) under us
+            generation = current_generation(index_root)
+            if generation is None:
+                return []
+            try:
+                return _missing(generation, store)
+            except (OSError, whoosh_index.EmptyIndexError):
+                time.sleep(0.2)
+        return []
+
+    return pending
+
+
+def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
+    """(key, text) of up to ROUND records of `generation` whose vector is not stored."""
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        with ix.reader() as reader:
+            if not reader.has_column("vkey"):
+                return []
+            size = reader.doc_count_all()
+            keys = np.fromiter(reader.column_reader("vkey"), dtype=np.int64, count=size)
+            live = np.zeros(size, dtype=bool)
+            live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+            wanted = live & (keys != 0)
+            wanted[wanted] = ~store.known(keys[wanted])
+            found: dict[int, str] = {}
+            for docnum in np.flatnonzero(wanted):
+                key = int(keys[docnum])
+                if key not in found:
+                    record = unpack(reader.stored_fields(int(docnum))["record"])
+                    found[key] = vectors.record_text(record["title"] or "", record["content"])
+                    if len(found) >= ROUND:
+                        break
+            return list(found.items())
+    finally:
+        ix.close()
+
+
+def run(index_root: Path, progress: Callable[[int, int], None] | None = None) -> int | None:
+    """Fill the store of `index_root` with the vectors its current generation lacks: how many
+    were stored, or None when another pass holds the lock (it will see to them)."""
+    index_root = Path(index_root)
+    with pass_lock(index_root) as held:
+        if not held:
+            return None
+        store = VectorStore(index_root)
+        return fill(store, _pending(index_root, store), progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.exit("usage: python -m search.vectorpass INDEX_FOLDER")
+    started = time.monotonic()
+    stored = run(Path(args[0]))
+    if stored is None:
+        print("another vector pass is running; leaving the work to it")
+    else:
+        print(f"stored {stored} sentence vectors in {time.monotonic() - started:.1f} s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,271 @@
+"""Sentence vectors of indexed records, kept beside the index by the text they read, and the pass
+that computes the ones missing.
+
+The encoder is most of what indexing costs (about 45k characters/s), so a build does not wait for
+it: the index holds, per record, only a short key of the text its vector reads (the `vkey`
+column), and this module's store maps keys to vectors. `policy-search index` commits the words and
+returns; a background pass then encodes the texts whose keys the store lacks. Until it is done,
+questions are ranked by their words and character pairs alone (stats and /api/health say how far
+it is). The store is shared by every generation: a rebuild encodes only texts it has never seen.
+
+Vectors are kept as int8 with one scale per vector (a quarter of float32; cosines move by under
+0.01), in SQLite: one writer and many readers at once, and a pass killed mid-way loses at most
+the batch it was encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import vectors
+
+STORE_FILE = "vectors.sqlite"
+PASS_LOCK_FILE = ".vectors.lock"
+PASS_LOG_FILE = "vectors.log"
+BATCH = 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key INTEGER NOT NULL UNIQUE,
+    scale REAL NOT NULL,
+    vector BLOB NOT NULL
+)
+"""
+
+
+def text_key(text: str) -> int:
+    """The signed 64-bit key of the text a vector reads (0: no text, no vector)."""
+    if not text.strip():
+        return 0
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
+
+
+def quantize(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 rows, float32 scale per row) with row ≈ int8 × scale."""
+    peak = np.abs(matrix).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    return np.round(matrix / scale[:, None]).astype(np.int8), scale
+
+
+class VectorStore:
+    """The key -> vector table of one index folder."""
+
+    def __init__(self, index_root: Path):
+        self.path = Path(index_root) / STORE_FILE
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_SCHEMA)
+            yield connection
+        finally:
+            connection.close()
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def add(self, keys: Sequence[int], matrix: np.ndarray) -> None:
+        """Store float vectors (one row per key); a key already present is left as it is."""
+        quantized, scale = quantize(np.asarray(matrix, dtype=np.float32))
+        rows = [
+            (int(key), float(s), row.tobytes())
+            for key, s, row in zip(keys, scale, quantized, strict=True)
+            if key
+        ]
+        with self._connect() as connection, connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO vectors (key, scale, vector) VALUES (?, ?, ?)", rows
+            )
+
+    def known(self, keys: np.ndarray) -> np.ndarray:
+        """Which of `keys` have a vector (bool per key)."""
+        if not self.exists():
+            return np.zeros(len(keys), dtype=bool)
+        with self._connect() as connection:
+            stored = np.fromiter(
+                (key for (key,) in connection.execute("SELECT key FROM vectors")), dtype=np.int64
+            )
+        return np.isin(keys, stored)
+
+    def read_since(self, seq: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(last seq, keys, scales, int8 rows) of the vectors stored after `seq`."""
+        if not self.exists():
+            return seq, *_empty_rows()
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT seq, key, scale, vector FROM vectors WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+        if not rows:
+            return seq, *_empty_rows()
+        keys = np.array([r[1] for r in rows], dtype=np.int64)
+        scales = np.array([r[2] for r in rows], dtype=np.float32)
+        packed = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.int8)
+        return rows[-1][0], keys, scales, packed.reshape(len(rows), vectors.DIMENSIONS)
+
+
+def _empty_rows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.empty(0, dtype=np.int64),
+        np.empty(0, dtype=np.float32),
+        np.empty((0, vectors.DIMENSIONS), dtype=np.int8),
+    )
+
+
+class VectorCache:
+    """The store's vectors held in this process (int8: 0.5 KB a vector), topped up with what a
+    pass added since the last look, and the cosines of a question with the records of a commit."""
+
+    def __init__(self, store: VectorStore):
+        self.store = store
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._count = 0
+        self._keys = np.empty(0, dtype=np.int64)
+        self._scales = np.empty(0, dtype=np.float32)
+        self._rows = np.empty((0, vectors.DIMENSIONS), dtype=np.int8)
+        self._order = np.empty(0, dtype=np.int64)  # sorts _keys[:_count]
+
+    @property
+    def size(self) -> int:
+        """How many vectors are held (it only grows: a changed size means new vectors)."""
+        return self._count
+
+    def refresh(self) -> None:
+        """Read what the store gained since the last call (a query of a few microseconds when
+        nothing was added)."""
+        with self._lock:
+            seq, keys, scales, rows = self.store.read_since(self._seq)
+            if not len(keys):
+                return
+            count = self._count + len(keys)
+            if count > len(self._keys):  # grow by doubling: a pass adds a batch at a time
+                capacity = max(count, 2 * len(self._keys), 1024)
+                self._keys = _resized(self._keys, capacity)
+                self._scales = _resized(self._scales, capacity)
+                self._rows = _resized(self._rows, capacity)
+            self._keys[self._count : count] = keys
+            self._scales[self._count : count] = scales
+            self._rows[self._count : count] = rows
+            self._order = np.argsort(self._keys[:count], kind="stable")
+            self._seq, self._count = seq, count
+
+    def rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key's vector, -1 where there is none (yet)."""
+        with self._lock:
+            count, order = self._count, self._order
+            ordered = self._keys[:count][order]
+        if not count:
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ordered, keys), count - 1)
+        found = (ordered[at] == keys) & (keys != 0)
+        return np.where(found, order[at], -1)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of `rows` as float32 (zeros where a row is -1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        safe = np.maximum(rows, 0)
+        out = self._rows[safe].astype(np.float32) * self._scales[safe][:, None]
+        out[rows < 0] = 0
+        return out
+
+    def cosines(self, question: np.ndarray, rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
+        """vector · question for each row of `rows` (0 where a row is -1)."""
+        question = np.asarray(question, dtype=np.float32)
+        count = self._count
+        held = np.empty(count, dtype=np.float32)
+        for start in range(0, count, chunk):
+            block = self._rows[start : min(start + chunk, count)].astype(np.float32)
+            held[start : start + len(block)] = block @ question
+        held *= self._scales[:count]
+        return np.where(rows >= 0, held[np.maximum(rows, 0)] if count else 0.0, 0.0).astype(
+            np.float32
+        )
+
+
+def _resized(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The pass that fills the store
+
+
+@contextlib.contextmanager
+def pass_lock(index_root: Path) -> Iterator[bool]:
+    """Whether this process got the pass lock (an flock, freed when its holder dies)."""
+    handle = open(Path(index_root) / PASS_LOCK_FILE, "a+")  # noqa: SIM115 - held across the yield
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()
+
+
+Pending = Callable[[], list[tuple[int, str]]]
+
+
+def fill(
+    store: VectorStore,
+    pending: Pending,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Encode and store what `pending()` lists ((key, text) pairs the store lacks), batch by
+    batch, asking again until it lists nothing (a commit may add records meanwhile). Returns how
+    many vectors were stored."""
+    stored = 0
+    while True:
+        todo = pending()
+        if not todo:
+            return stored
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
+            store.add([k for k, _ in batch], vectors.embed([t for _, t in batch]))
+            stored += len(batch)
+            if progress:
+                progress(stored, len(todo))
+
+
+def spawn_pass(index_root: Path) -> None:
+    """Start the pass over `index_root` in a process of its own, which outlives the caller and
+    logs to vectors.log there; a pass already running makes it exit at once.
+
+    Started by a shell that puts it in the background and exits at once, so the pass belongs
+    to init: a long-lived caller (the server, after a reindex) is left with no child to reap."""
+    root = Path(index_root)
+    command = [
+        "/bin/sh",
+        "-c",
+        '"$@" &',
+        "sh",
+        sys.executable,
+        "-m",
+        "search.vectorpass",
+        str(root),
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(root / PASS_LOG_FILE, "ab") as log:
+        subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, check=True,
+            start_new_session=True,
+        )  # fmt: skip

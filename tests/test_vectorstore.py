@@ -1,0 +1,105 @@
+"""search/vectorstore.py and search/vectorpass.py: sentence vectors kept beside the index by the
+text they read, filled by a pass after the words are committed, read by the searching side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import WEB_FIXTURES
+
+from search import vectorpass, vectors
+from search.indexer import update_index
+from search.query import SearchIndex
+from search.request import SearchRequest
+from search.vectorstore import VectorCache, VectorStore, pass_lock, quantize, text_key
+
+QUESTION = "北京市在冬奥会期间对工业企业采取了什么措施？"
+
+
+def test_text_keys_are_stable_and_zero_only_for_no_text():
+    assert text_key("碳中和") == text_key("碳中和") != text_key("碳达峰")
+    assert text_key("") == text_key("  \n") == 0
+    assert isinstance(text_key("碳中和"), int) and -(2**63) <= text_key("碳中和") < 2**63
+
+
+def test_int8_vectors_keep_their_cosines():
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(50, vectors.DIMENSIONS)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    rows, scales = quantize(matrix)
+    back = rows.astype(np.float32) * scales[:, None]
+    assert rows.dtype == np.int8 and np.abs(rows).max() == 127
+    cosines = np.einsum("ij,ij->i", back, matrix) / np.linalg.norm(back, axis=1)
+    assert (1 - cosines).max() < 1e-4
+
+
+def test_a_build_without_vectors_answers_questions_by_words_then_the_pass_completes_it(
+    seeds_copy, tmp_path
+):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 0, "total": 13}
+        assert engine.stats()["vectors"] == {"done": 0, "total": 13}
+        by_words = engine.search(SearchRequest(q=QUESTION))
+        assert by_words["match"] == "any" and by_words["total"] > 0
+        assert vectorpass.run(root) == 13
+        # the same open engine sees the vectors as the pass stores them, without a commit
+        assert engine.vector_progress() == {"done": 13, "total": 13}
+        with_meaning = engine.search(SearchRequest(q=QUESTION))
+    with SearchIndex(root) as fresh:
+        assert fresh.search(SearchRequest(q=QUESTION))["hits"] == with_meaning["hits"]
+    assert [h["score"] for h in with_meaning["hits"]] != [h["score"] for h in by_words["hits"]]
+
+
+def test_vectors_are_reused_across_updates_and_rebuilds(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root)
+    store = VectorStore(root)
+    assert store.known(np.array([text_key("nothing like it")])).tolist() == [False]
+    (seeds_copy / "tianjin.md").write_bytes(
+        (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+    )
+    update_index(seeds_copy, root, vectors="skip")
+    assert vectorpass.run(root) == 1  # only the new file's one record is encoded
+    update_index(seeds_copy, root, rebuild=True, vectors="skip")
+    assert vectorpass.run(root) == 0  # a rebuild of known texts encodes nothing
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_a_second_pass_leaves_the_work_to_the_first(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    with pass_lock(root) as held:
+        assert held
+        assert vectorpass.run(root) is None
+    assert vectorpass.run(root) == 13
+
+
+def test_the_cache_tops_up_from_the_store(tmp_path):
+    store = VectorStore(tmp_path)
+    cache = VectorCache(store)
+    cache.refresh()
+    assert cache.size == 0
+    keys = [text_key(t) for t in ("甲", "乙", "丙")]
+    matrix = np.eye(3, vectors.DIMENSIONS, dtype=np.float32)
+    store.add(keys[:2], matrix[:2])
+    cache.refresh()
+    rows = cache.rows_of(np.array([keys[1], keys[2], 0, keys[0]]))
+    assert rows.tolist() == [1, -1, -1, 0]
+    store.add(keys, matrix)  # two already there: kept as they are
+    cache.refresh()
+    assert cache.size == 3
+    rows = cache.rows_of(np.array(keys))
+    question = np.zeros(vectors.DIMENSIONS, dtype=np.float32)
+    question[2] = 2.0
+    assert cache.cosines(question, rows).tolist() == pytest.approx([0, 0, 2.0])
+    assert cache.vectors(np.array([rows[0], -1]))[:, :3].ravel().tolist() == pytest.approx(
+        [1, 0, 0, 0, 0, 0]
+    )
+
+
+def test_update_index_refuses_an_unknown_vectors_mode(seeds_copy, tmp_path):
+    with pytest.raises(ValueError, match="vectors must be one of"):
+        update_index(seeds_copy, tmp_path / "index", vectors="later")
