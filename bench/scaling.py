@@ -172,7 +172,7 @@ def measure_size(
             }
             result["steps"].append(step)
             log(
-                f"[{label}] {clients} clients: {run.per_second:.1f} req/s, "
+                f"[{label}] {_clients(clients)}: {run.per_second:.1f} req/s, "
                 f"p95 {step['latency']['p95']:.0f} ms"
             )
             if step["latency"]["p95"] > SATURATED_MS:
@@ -342,9 +342,10 @@ def svg_plot(panels: list[Panel], ticks: list[tuple[float, str]], caption: str =
             )
             for x, y in points:
                 out.append(f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="3" fill="{colour}"/>')
+                # each line's values a little higher than the last's, where lines meet
                 out.append(
-                    f'<text x="{x_of(x) + 4:.1f}" y="{y_of(y) - 5:.1f}" fill="{colour}" '
-                    f'font-size="9">{y:.3g}</text>'
+                    f'<text x="{x_of(x) + 4:.1f}" y="{y_of(y) - 5 - 10 * i:.1f}" '
+                    f'fill="{colour}" font-size="9">{y:.3g}</text>'
                 )
             if len(panel.lines) > 1:  # a legend
                 ly = top + 12 + 13 * i

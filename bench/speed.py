@@ -48,6 +48,7 @@ ENGINES = ("ours", "sqlite", "tantivy")
 QUERY_SETS = ("keyword", "filtered", "typos", "questions")
 CONCURRENCY = (1, 4, 16)
 MEMORY_CLIENTS = 4  # the server's memory is measured after (and sampled during) this load
+VECTORS_POLL = 1.0  # seconds at least between two polls of `stats` for the vectors
 
 
 @dataclass
@@ -240,10 +241,10 @@ def wait_for_vectors(
     """Poll `stats --json` until its vectors are done (done >= total) or `timeout` seconds after
     `started`; `state` is what the last stats, ended at `seen`, said. Each poll is a new process
     that opens the index, so the polls are spaced by at least their own duration (at most half of
-    one core) and never more often than every second. `seconds`: from `started` to the end of the
+    one core) and never more often than every VECTORS_POLL seconds. `seconds`: from `started` to the end of the
     first stats that saw them done; `resolution`: the time since the stats before it (the vectors
     were finished somewhere in between)."""
-    polls, previous, duration = 0, None, 1.0
+    polls, previous, duration = 0, None, 0.0
     while True:
         if state[0] >= state[1]:
             return {
@@ -255,7 +256,7 @@ def wait_for_vectors(
             }
         if seen - started > timeout:
             return {"seconds": None, "done": state[0], "total": state[1], "polls": polls}
-        time.sleep(max(1.0, duration))
+        time.sleep(max(VECTORS_POLL, duration))
         previous, polling = seen, time.perf_counter()
         polled = vectors_state(cli_json("stats", "--index", str(index)))
         seen = time.perf_counter()

@@ -233,6 +233,42 @@ def test_speed_run_writes_every_table(tiny_corpus, tmp_path):
     assert "cold start to first answer" in targets
 
 
+def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_path):
+    answers = iter(
+        [{"vectors": {"done": 40, "total": 100}}, {"vectors": {"done": 100, "total": 100}}]
+    )
+    monkeypatch.setattr(speed, "cli_json", lambda *args: next(answers))
+    monkeypatch.setattr(speed, "VECTORS_POLL", 0.0)
+    started = time.perf_counter()
+    found = speed.wait_for_vectors(tmp_path, started, 60.0, (10, 100), time.perf_counter())
+    assert (found["done"], found["total"], found["polls"]) == (100, 100, 2)
+    assert 0 < found["seconds"] < 60 and found["resolution"] is not None
+    # no `vectors` key: made inside `index`, nothing to wait for
+    assert speed.vectors_state({"documents": 3}) is None
+    # not done in time
+    monkeypatch.setattr(speed, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}})
+    late = speed.wait_for_vectors(tmp_path, started - 100, 50.0, (1, 2), time.perf_counter())
+    assert (late["seconds"], late["done"], late["polls"]) == (None, 1, 0)
+
+
+def test_speed_passes_workers_only_when_serve_has_them(tmp_path):
+    offered = speed.serve_help()
+    options = speed.Options(
+        corpus=tmp_path, eval=tmp_path, sizes=[None], out=tmp_path, report=None, quick=True,
+        questions=None, repeats=1, build_repeats=1, http_seconds=1.0, profile=False, workers=3,
+    )  # fmt: skip
+    command, ready, path, config = speed.our_server(8123, tmp_path, tmp_path, options)
+    assert ("--workers" in command) == offered["workers"]
+    assert config == {
+        "workers": 3 if offered["workers"] else None,
+        "threads": offered["threads_default"],
+    }
+    assert ready == "/api/health"
+    assert path({"q": ["碳中和"], "issuer": ["国务院"]}) == (
+        "/api/search?q=%E7%A2%B3%E4%B8%AD%E5%92%8C&issuer=%E5%9B%BD%E5%8A%A1%E9%99%A2"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The memory of a process tree
 
