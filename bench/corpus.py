@@ -533,6 +533,17 @@ def new_file(corpus: Path, marker: str) -> tuple[str, str]:
     return unit.path, render(unit)
 
 
+def new_article(stard: Path, marker: str) -> tuple[str, str]:
+    """(relative path, Markdown) of one more article file for a corpus of STARD's articles: the
+    first article with `marker` (a word found nowhere else) at the start of its text."""
+    from .relevance import article_markdown
+
+    with open(stard / "articles.jsonl", encoding="utf-8") as handle:
+        article = json.loads(handle.readline())
+    article["text"] = f"{marker}。{article['text']}"
+    return f"added/{marker}.md", article_markdown(article)
+
+
 # ---------------------------------------------------------------------------------------------
 # Query sets
 
