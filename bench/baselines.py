@@ -18,10 +18,12 @@ from pathlib import Path
 
 from whoosh import query as wq
 
-from search import ranking
 from search.analysis import index_tokens
+from search.compiler import compile_query
 from search.documents import find_markdown_files, read_file
-from search.query import CONFIDENCE_BANDS, SearchRequest, compile_query
+from search.ranking import DEFAULT as RANKING
+from search.request import SearchRequest
+from search.schema import CONFIDENCE_BANDS
 
 TEXT_FIELDS = ("title", "content", "meta")
 FACET_COLUMNS = ("issuer", "year", "node_type", "region", "sector", "band")
@@ -123,7 +125,7 @@ def _fts_string(text: str) -> str:
 
 
 def fts5_expression(query: wq.Query) -> str:
-    """A Whoosh query tree compiled by search.query as an FTS5 MATCH expression."""
+    """A Whoosh query tree compiled by search.compiler as an FTS5 MATCH expression."""
     if isinstance(query, wq.Term):
         return f"{{{query.fieldname} {query.fieldname}_sub}} : {_fts_string(str(query.text))}"
     if isinstance(query, wq.Phrase):
@@ -137,7 +139,7 @@ def fts5_expression(query: wq.Query) -> str:
 
 
 def tantivy_query(query: wq.Query, schema):
-    """A Whoosh query tree compiled by search.query as a tantivy query, boosts kept."""
+    """A Whoosh query tree compiled by search.compiler as a tantivy query, boosts kept."""
     import tantivy
 
     Q, Occur = tantivy.Query, tantivy.Occur
@@ -210,7 +212,7 @@ CREATE VIRTUAL TABLE docs_fts USING fts5(
 """
 # bm25 weights per column: our field weights, the same for a field's words and sub-words
 SQLITE_RANK = "bm25({})".format(
-    ", ".join(str(ranking.FIELD_WEIGHTS[f]) for f in TEXT_FIELDS for _ in (0, 1))
+    ", ".join(str(RANKING.field_weights[f]) for f in TEXT_FIELDS for _ in (0, 1))
 )
 
 
@@ -285,10 +287,7 @@ class SqliteSearch:
         (count,) = self.db.execute(
             "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?", (expression,)
         ).fetchone()
-        if count == 0 or (
-            len(compiled.content_words) >= ranking.FALLBACK_MIN_WORDS
-            and count < ranking.MIN_CONJUNCTIVE_HITS
-        ):
+        if RANKING.answers_by_any_word(len(compiled.content_words), count):
             return fts5_expression(compiled.any_query)
         return expression
 
@@ -419,10 +418,7 @@ class TantivySearch:
         text_query = tantivy_query(compiled.query, self.schema)
         if compiled.any_query is not None:
             count = searcher.search(text_query, 1, count=True).count
-            if count == 0 or (
-                len(compiled.content_words) >= ranking.FALLBACK_MIN_WORDS
-                and count < ranking.MIN_CONJUNCTIVE_HITS
-            ):
+            if RANKING.answers_by_any_word(len(compiled.content_words), count):
                 text_query = tantivy_query(compiled.any_query, self.schema)
         filters = _filters(request)
         query = self._and(text_query, self._filter_clauses(filters))

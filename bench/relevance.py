@@ -22,13 +22,17 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from search.ranking import RankingConfig
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "eval" / "stard"
@@ -210,20 +214,26 @@ def build_our_index(
 
 
 def run_ours(
-    index_root: Path, sources: dict[str, str], questions: dict[str, str]
+    index_root: Path,
+    sources: dict[str, str],
+    questions: dict[str, str],
+    ranking: RankingConfig | None = None,
 ) -> tuple[Rankings, dict]:
-    """Each question through SearchIndex.search with a user's defaults (10 per page)."""
-    from search.query import SearchIndex, SearchRequest
+    """Each question through SearchIndex.search with a user's defaults (10 per page), ranked by
+    `ranking` (by default, the search's own)."""
+    from search.query import SearchIndex
+    from search.ranking import DEFAULT
+    from search.request import SearchRequest
 
-    engine = SearchIndex(index_root)
     rankings: Rankings = {}
     matches: dict[str, int] = {}
     started = time.perf_counter()
-    for qid, question in questions.items():
-        request = SearchRequest.from_params({"q": [question], "per_page": [str(CUTOFF)]})
-        result = engine.search(request)
-        rankings[qid] = [sources[hit["source_file"]] for hit in result["hits"]]
-        matches[result["match"]] = matches.get(result["match"], 0) + 1
+    with SearchIndex(index_root, ranking=ranking or DEFAULT) as engine:
+        for qid, question in questions.items():
+            request = SearchRequest.from_params({"q": [question], "per_page": [str(CUTOFF)]})
+            result = engine.search(request)
+            rankings[qid] = [sources[hit["source_file"]] for hit in result["hits"]]
+            matches[result["match"]] = matches.get(result["match"], 0) + 1
     seconds = time.perf_counter() - started
     return rankings, {"seconds": seconds, "matches": matches}
 
@@ -338,32 +348,35 @@ ADDED_STOPWORDS = frozenset(
 @dataclass
 class Step:
     name: str  # what changed, as the report shows it
-    settings: dict  # search.ranking attributes replaced in this step (everything else as now)
-    stopwords_added: bool = True
+    ranking: RankingConfig  # the search's ranking with this step's changes and those before it
 
 
-def _steps() -> list[Step]:
+def kept_steps() -> list[Step]:
     """Each kept change, cumulative: the first row is the ranking as found, the last is now."""
-    from search import ranking
+    from search.analysis import stopwords
+    from search.ranking import DEFAULT as now
 
-    found = {
-        "QUESTION_FIELD_WEIGHTS": dict(ranking.FIELD_WEIGHTS),
-        "SUBWORD_WEIGHT": 0.0,
-        "GRAM_WEIGHT": 0.0,
-        "MEANING_WEIGHT": 0.0,
-    }
-    title = found | {"QUESTION_FIELD_WEIGHTS": ranking.QUESTION_FIELD_WEIGHTS}
-    pieces = title | {"SUBWORD_WEIGHT": ranking.SUBWORD_WEIGHT}
-    pairs = pieces | {"GRAM_WEIGHT": ranking.GRAM_WEIGHT}
-    meaning = pairs | {"MEANING_WEIGHT": UNMAPPED_MEANING_WEIGHT, "QUESTION_MAP": False}
-    mapped = pairs | {"MEANING_WEIGHT": ranking.MEANING_WEIGHT, "QUESTION_MAP": True}
+    found = replace(
+        now,
+        question_field_weights=now.field_weights,
+        subword_weight=0.0,
+        gram_weight=0.0,
+        meaning_weight=0.0,
+        stopwords=stopwords() - ADDED_STOPWORDS,
+    )
+    title = replace(found, question_field_weights=now.question_field_weights)
+    pieces = replace(title, subword_weight=now.subword_weight)
+    stop_list = replace(pieces, stopwords=now.stopwords)
+    pairs = replace(stop_list, gram_weight=now.gram_weight)
+    meaning = replace(pairs, meaning_weight=UNMAPPED_MEANING_WEIGHT, question_map=False)
+    mapped = replace(pairs, meaning_weight=now.meaning_weight, question_map=True)
     return [
-        Step("0. as found: Whoosh BM25F, ranked OR of the question's words", found, False),
-        Step("1. title weighs 0.2, not 2, in ranked matching (keywords keep 2)", title, False),
-        Step("2. dictionary words inside longer question words, at 0.5", pieces, False),
-        Step("3. more question words in the stop list (no change on this set)", pieces, True),
+        Step("0. as found: Whoosh BM25F, ranked OR of the question's words", found),
+        Step("1. title weighs 0.2, not 2, in ranked matching (keywords keep 2)", title),
+        Step("2. dictionary words inside longer question words, at 0.5", pieces),
+        Step("3. more question words in the stop list (no change on this set)", stop_list),
         Step(
-            f"4. + BM25 of the question's character pairs (x {ranking.GRAM_WEIGHT}, "
+            f"4. + BM25 of the question's character pairs (x {now.gram_weight}, "
             "each part divided by its best)",
             pairs,
         ),
@@ -372,14 +385,14 @@ def _steps() -> list[Step]:
         ),
         Step(
             "6. question vectors moved by the map learned on tune questions "
-            f"(cosine x {ranking.MEANING_WEIGHT})",
+            f"(cosine x {now.meaning_weight})",
             mapped,
         ),
     ]
 
 
 # Without the question map, the cosine weighs best (on tune) at this weight; with it, at
-# ranking.MEANING_WEIGHT.
+# RankingConfig.meaning_weight.
 UNMAPPED_MEANING_WEIGHT = 0.15
 
 
@@ -402,8 +415,8 @@ def record_vectors(index_root: Path, sources: dict[str, str]) -> dict[str, np.nd
     from search.query import SearchIndex
 
     with SearchIndex(index_root) as engine:
-        searcher, generation = engine._searcher()
-        matrix, _ = generation.columns.scoring.vectors(searcher.reader())
+        searcher, generation = engine.searcher()
+        matrix, _ = generation.scoring.vectors(searcher.reader())
         return {
             sources[fields["source_file"]]: matrix[docnum]
             for docnum, fields in searcher.iter_docs()
@@ -468,30 +481,6 @@ def learn_question_map(
         f"question map learned from {len(pairs)} judged pairs of {len(qids)} tune questions "
         f"({', '.join(f'{k} {v}' for k, v in MAP_TRAINING.items())}), written to {output.name}"
     )
-
-
-@contextlib.contextmanager
-def ranking_settings(settings: dict, stopwords_added: bool = True) -> Iterator[None]:
-    """Run with some of search.ranking's settings replaced (and, with stopwords_added False,
-    without the question words ADDED_STOPWORDS), then put everything back."""
-    from search import analysis, query, ranking
-
-    saved = {name: getattr(ranking, name) for name in settings}
-    stop_users = [analysis, query, ranking]
-    saved_stop = [m.stopwords for m in stop_users]
-    try:
-        for name, value in settings.items():
-            setattr(ranking, name, value)
-        if not stopwords_added:
-            fewer = analysis.stopwords() - ADDED_STOPWORDS
-            for module in stop_users:
-                module.stopwords = lambda: fewer
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(ranking, name, value)
-        for module, function in zip(stop_users, saved_stop, strict=True):
-            module.stopwords = function
 
 
 # What was tried and not kept, as measured while tuning (tune MRR@10 / Recall@10, held-out MRR@10
@@ -610,9 +599,8 @@ def evaluate(
             run.notes.append(f"{note}: {time.perf_counter() - started:.0f} s")
             print(note, file=sys.stderr)
         if steps:
-            for step in _steps():
-                with ranking_settings(step.settings, step.stopwords_added):
-                    rankings, info = run_ours(index_root, sources, questions)
+            for step in kept_steps():
+                rankings, info = run_ours(index_root, sources, questions, step.ranking)
                 run.steps.append(
                     (step.name, by_split(rankings, collection.judgments, collection.split))
                 )

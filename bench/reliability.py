@@ -374,7 +374,7 @@ def run_load(
 
 def index_ids(index: Path) -> list[str]:
     """The id of every live record of the current generation, read from the index itself."""
-    from search.indexer import open_index
+    from search.layout import open_index
 
     ix, _ = open_index(index)
     try:
@@ -678,7 +678,8 @@ def full_disk_check(
 ) -> dict:
     """Run the indexer where it cannot write; it must fail cleanly (exit 1, a message naming the
     disk, no traceback, no half-built generation left) while the old index still answers."""
-    from search.query import SearchIndex, SearchRequest
+    from search.query import SearchIndex
+    from search.request import SearchRequest
 
     with SearchIndex(index) as before_engine:
         before = before_engine.search(SearchRequest())

@@ -190,14 +190,15 @@ def child(argv: list[str]) -> None:
         engine, where, query = task[5:], Path(args[0]), args[1]
         phases = {}
         if engine == "ours":
-            from search.query import SearchIndex, SearchRequest
+            from search.query import SearchIndex
+            from search.request import SearchRequest
 
             phases["import"] = time.perf_counter() - started
             index = SearchIndex(where)
             request = SearchRequest.from_params({"q": [query]})
             result = index.search(request)
         else:
-            from search.query import SearchRequest
+            from search.request import SearchRequest
 
             from . import baselines
 
@@ -401,7 +402,8 @@ def write_size_corpus(options: Options, records: int | None, folder: Path):
 
 
 def bench_size(records: int | None, options: Options, engines: list[str], log) -> dict:
-    from search.query import SearchIndex, SearchRequest
+    from search.query import SearchIndex
+    from search.request import SearchRequest
 
     label = "all" if options.articles and records is None else size_label(records)
     work = options.out / label
@@ -562,7 +564,7 @@ def incremental(options: Options, seeds: Path, index: Path, engine, log) -> dict
     """Add one new file to the index and time until a search finds it; then remove it. The file
     is of the corpus's kind: a law compilation, or with --articles one more article."""
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     adds, updates, removes = [], [], []
     for n in range(1 if options.quick else 3):
@@ -687,12 +689,21 @@ def serve_help() -> dict:
     text = subprocess.run(
         cli("serve", "--help"), cwd=REPO, env=_child_env(), capture_output=True, text=True
     ).stdout
-    threads = None
-    if "--threads" in text:
-        option = text.split("--threads", 1)[1].split("\n  -", 1)[0]
-        if found := re.search(r"default:\s*(\d+)", option):
-            threads = int(found.group(1))
-    return {"workers": "--workers" in text, "threads_default": threads}
+    return parse_serve_help(text)
+
+
+def parse_serve_help(text: str) -> dict:
+    """{"workers": has a --workers option, "threads_default": --threads's default or None}, from
+    the options list of click's help (the description may name options too)."""
+    options = {
+        found.group(1): found.group(2)
+        for found in re.finditer(r"^ {2}(--[a-z-]+)(.*?)(?=^ {2}-|\Z)", text, re.M | re.S)
+    }
+    threads = re.search(r"default:\s*(\d+)", options.get("--threads", ""))
+    return {
+        "workers": "--workers" in options,
+        "threads_default": int(threads.group(1)) if threads else None,
+    }
 
 
 def our_server(port: int, index: Path, seeds: Path, options: Options):
@@ -719,7 +730,7 @@ def our_server(port: int, index: Path, seeds: Path, options: Options):
 def _datasette_server(port: int, sqlite_path: Path, sqlite):
     """The same for Datasette serving the SQLite FTS5 baseline; each request's FTS5 expression
     is the one the SQLite baseline chose (all words, or any word for questions)."""
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     from . import load
     from .baselines import datasette_metadata, datasette_params
@@ -752,7 +763,7 @@ def profile(options, engine, sets, work: Path, log) -> dict:
     from pyinstrument.renderers import ConsoleRenderer
 
     from search.indexer import update_index
-    from search.query import SearchRequest
+    from search.request import SearchRequest
 
     def flat(profiler: Profiler, name: str) -> list[str]:
         renderer = ConsoleRenderer(unicode=True, color=False, flat=True, show_all=False)
@@ -1431,10 +1442,10 @@ under load, so read the ratios rather than the absolute times.
 
 | where | what was wasteful | before | after |
 |---|---|---|---|
-| `search/query.py` `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
+| `search/facets.py` (then `search/query.py`) `Columns._numbers` | not speed: an index holding one record without a date could not be opened (Whoosh's missing-date default, 2**64 - 1, overflowed int64) | the 78k index: OverflowError on the first search | opens; undated records read as 0 |
 | `search/analysis.py` `index_tokens` (new `_word_parts`) | the search for dictionary words inside each word (every substring looked up) was repeated for every occurrence of the word | tokenizer 274-309k characters/s | 503-523k characters/s (1.7x; the whole build gains about a tenth, within this machine's noise) |
 | `search/query.py` `SearchIndex._docs` (new `_matching_docs`) | every match stepped through Whoosh's matcher tree with Python calls at each level just to list the matching records for the facets | listing matches: 15.0 s for 30 keywords + 100 questions; keyword p50 20-30 ms, filtered p95 124-134 ms | 4.9 s; keyword p50 14 ms, filtered p95 72-86 ms |
-| `search/query.py` `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
+| `search/compiler.py` (then `search/query.py`) `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
 """
 
 NOTES = """

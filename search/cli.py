@@ -1,36 +1,69 @@
-"""The `policy-search` command: a thin layer that calls the library and reports its errors."""
+"""The `policy-search` command: a thin layer that calls the library and reports its errors.
+
+Options shared by several commands are declared once below; each reads its POLICY_SEARCH_*
+environment variable when not given (defaults < environment < options).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
-from .config import settings_from_env
+from .config import ENV_PREFIX, Settings, settings_from_env
 from .errors import SearchError
-from .indexer import update_index
-from .query import SearchIndex, SearchRequest
+from .indexer import Progress, update_index
+from .layout import current_generation
+from .query import SearchIndex
+from .request import SearchRequest
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
 
-def _progress_bar():
-    """A progress callback for long runs, drawn only on a terminal."""
+def _option(*names: str, env: str, **options) -> Callable:
+    """An option that falls back on POLICY_SEARCH_<env> and then on Settings' default."""
+    return click.option(
+        *names, envvar=ENV_PREFIX + env, show_envvar=True, show_default=True, **options
+    )
+
+
+seeds_option = _option(
+    "--seeds", env="SEEDS", type=PATH, default=Settings.seeds, help="Folder of Markdown files."
+)
+index_option = _option(
+    "--index", "index_dir", env="INDEX", type=PATH, default=Settings.index, help="Index folder."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Progress | None]:
+    """A progress callback for update_index drawing click's bar, on a terminal only (elsewhere
+    click would still print the bar's label)."""
     if not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        bar = None
 
-    def show(done: int, total: int, name: str) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        def show(done: int, total: int, name: str) -> None:
+            nonlocal bar
+            if bar is None:  # the total is known from the first call
+                bar = stack.enter_context(
+                    click.progressbar(length=total, label="files", show_pos=True, file=sys.stderr)
+                )
+            bar.update(done - bar.pos)
 
-    return show
+        yield show
+
+
+def _fail(exc: SearchError) -> click.ClickException:
+    return click.ClickException(str(exc))
 
 
 @click.group()
@@ -40,12 +73,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--seeds", type=PATH, help="Folder of Markdown files [env POLICY_SEARCH_SEEDS; seeds/]."
-)
-@click.option(
-    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
-)
+@seeds_option
+@index_option
 @click.option(
     "--rebuild", is_flag=True, help="Build a fresh index beside the old one and swap it in."
 )
@@ -57,20 +86,16 @@ def main() -> None:
     help="Seconds to wait for another indexer.",
 )
 @click.option("--quiet", is_flag=True, help="Print only the one-line summary.")
-def index(
-    seeds: Path | None, index_dir: Path | None, rebuild: bool, wait: float, quiet: bool
-) -> None:
+def index(seeds: Path, index_dir: Path, rebuild: bool, wait: float, quiet: bool) -> None:
     """Build or update the index from the seeds folder.
 
     Run again, it reads only added and changed files and drops the records of deleted ones.
     """
-    settings = settings_from_env(seeds=seeds, index=index_dir)
     try:
-        result = update_index(
-            settings.seeds, settings.index, rebuild=rebuild, wait=wait, progress=_progress_bar()
-        )
+        with _progress_bar() as progress:
+            result = update_index(seeds, index_dir, rebuild=rebuild, wait=wait, progress=progress)
     except SearchError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _fail(exc) from exc
     click.echo(result.summary().splitlines()[0] if quiet else result.summary())
 
 
@@ -88,22 +113,20 @@ def index(
 @click.option("--page", help="Page number, from 1.")
 @click.option("--per-page", help="Hits per page (at most 100).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly the JSON the API serves.")
-@click.option(
-    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
-)
-def search(query: str, as_json: bool, index_dir: Path | None, **options) -> None:
+@index_option
+def search(query: str, as_json: bool, index_dir: Path, **options) -> None:
     """Search the index, e.g. policy-search search "碳排量双控" --issuer 北京市发展改革委."""
     names = {"node_type": "type", "date_from": "date_from", "date_to": "date_to"}
     params: dict[str, list[str]] = {"q": [query]}
     for name, value in options.items():
         if value:
             params[names.get(name, name)] = list(value) if isinstance(value, tuple) else [value]
-    settings = settings_from_env(index=index_dir)
     try:
         request = SearchRequest.from_params(params)
-        result = SearchIndex(settings.index).search(request)
+        with SearchIndex(index_dir) as engine:
+            result = engine.search(request)
     except SearchError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _fail(exc) from exc
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -139,17 +162,15 @@ def _readable(result: dict) -> str:
 
 
 @main.command()
-@click.option(
-    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(index_dir: Path | None, as_json: bool) -> None:
+@index_option
+@json_option
+def stats(index_dir: Path, as_json: bool) -> None:
     """Show the record count, the index generation and the counts per facet."""
-    settings = settings_from_env(index=index_dir)
     try:
-        result = SearchIndex(settings.index).stats()
+        with SearchIndex(index_dir) as engine:
+            result = engine.stats()
     except SearchError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _fail(exc) from exc
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -164,30 +185,33 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--host", help="Address to listen on [env POLICY_SEARCH_HOST; 127.0.0.1].")
-@click.option("--port", type=int, help="Port [env POLICY_SEARCH_PORT; 8000].")
-@click.option(
-    "--seeds", type=PATH, help="Folder of Markdown files [env POLICY_SEARCH_SEEDS; seeds/]."
+@_option("--host", env="HOST", default=Settings.host, help="Address to listen on.")
+@_option("--port", env="PORT", type=int, default=Settings.port, help="Port.")
+@seeds_option
+@index_option
+@_option(
+    "--workers",
+    env="WORKERS",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Server processes sharing the index [default: one per core]; 1 serves from one "
+    "process of threads (waitress, as on Windows).",
 )
-@click.option(
-    "--index", "index_dir", type=PATH, help="Index folder [env POLICY_SEARCH_INDEX; index/]."
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=4,
-    show_default=True,
-    help="Worker threads (each holds its own index searcher: memory grows with them).",
+@_option(
+    "--threads", env="THREADS", type=click.IntRange(min=1), default=4, help="Threads a process."
 )
 def serve(
-    host: str | None, port: int | None, seeds: Path | None, index_dir: Path | None, threads: int
+    host: str, port: int, seeds: Path, index_dir: Path, workers: int | None, threads: int
 ) -> None:
-    """Serve the web page and the JSON API with waitress; builds the index first if there is none."""
-    import waitress
+    """Serve the web page and the JSON API; builds the index first if there is none.
 
+    Several worker processes share the index (pre-forked by gunicorn); each answers `--threads`
+    requests at once. POST /api/reindex needs the token in POLICY_SEARCH_REINDEX_TOKEN (without
+    it, it is refused).
+    """
     from web import create_app
-
-    from .indexer import current_generation
+    from web.server import default_workers
+    from web.server import serve as run_server
 
     settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir)
     if current_generation(settings.index) is None:
@@ -195,12 +219,15 @@ def serve(
         try:
             result = update_index(settings.seeds, settings.index, wait=30)
         except SearchError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])
-    app = create_app({"SETTINGS": settings})
-    click.echo(f"Serving on http://{settings.host}:{settings.port}/")
-    waitress.serve(
-        app, host=settings.host, port=settings.port, threads=threads, ident="policy-search"
+    run_server(
+        lambda: create_app({"SETTINGS": settings}),
+        settings.host,
+        settings.port,
+        workers or default_workers(),
+        threads,
+        announce=click.echo,
     )
 
 

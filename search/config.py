@@ -1,4 +1,5 @@
-"""Configuration's one home: defaults here, overridden by POLICY_SEARCH_* environment variables and CLI options."""
+"""Configuration's one home: defaults here, overridden by POLICY_SEARCH_* environment variables and
+CLI options (the CLI's options read the same variables through click's `envvar=`)."""
 
 from __future__ import annotations
 

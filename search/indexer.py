@@ -1,10 +1,9 @@
-"""Builds and updates the Whoosh index from the seeds folder.
+"""The writer: builds and updates the Whoosh index from the seeds folder.
 
-Layout of the index folder: `gen-NNNNNN/` holds one whole Whoosh index and its manifest; the file
-`CURRENT` names the generation readers use. An incremental update writes into the current
-generation (each Whoosh commit is atomic) and then its manifest; a rebuild writes a new
-generation beside it and swaps `CURRENT` in one rename, so no reader ever sees a half-built index.
-One writer at a time holds `.lock` (an flock: the kernel releases it when a writer dies).
+An incremental update writes into the current generation (each Whoosh commit is atomic) and then
+its manifest; a rebuild writes a new generation beside it and swaps `CURRENT` in one rename, so no
+reader ever sees a half-built index (the folder's layout: layout.py). One writer at a time holds
+`.lock` (an flock: the kernel releases it when a writer dies).
 """
 
 from __future__ import annotations
@@ -26,16 +25,23 @@ from whoosh import index as whoosh_index
 
 from . import vectors
 from .documents import find_markdown_files, read_file
-from .errors import IndexLocked, IndexMissing, IndexWriteFailed, SearchError, StorageFull
-from .records import FileReport, IngestReport, IngestWarning, Record
+from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
+from .layout import (
+    CURRENT_FILE,
+    GENERATION_PREFIX,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    current_generation,
+    generation_label,
+    generation_name,
+    generation_number,
+    manifest_entry,
+    read_manifest,
+)
+from .records import IngestReport, Record
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
 
-CURRENT_FILE = "CURRENT"
-LOCK_FILE = ".lock"
-MANIFEST_FILE = "manifest.json"
-# 2: the character-pair field and sentence vectors. An index of another version is rebuilt.
-MANIFEST_VERSION = 2
-GENERATION_PREFIX = "gen-"
 WRITER_MEMORY_MB = 256
 
 Progress = Callable[[int, int, str], None]
@@ -74,45 +80,7 @@ class UpdateResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Generations
-
-
-def _generation_number(name: str) -> int | None:
-    if name.startswith(GENERATION_PREFIX) and name[len(GENERATION_PREFIX) :].isdigit():
-        return int(name[len(GENERATION_PREFIX) :])
-    return None
-
-
-def current_generation(index_root: Path) -> Path | None:
-    """The folder of the generation readers should use, or None when there is no index yet."""
-    try:
-        name = (index_root / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    path = index_root / name
-    if _generation_number(name) is None or not _has_commit(path):
-        return None
-    return path
-
-
-def _has_commit(path: Path) -> bool:
-    """Whether a Whoosh commit's table of contents is in `path`, seen by listing the folder:
-    opening it (whoosh.index.exists_in) races a writer that commits and deletes the old one."""
-    try:
-        return any(n.startswith("_MAIN_") and n.endswith(".toc") for n in os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def open_index(index_root: Path) -> tuple[whoosh_index.Index, Path]:
-    """Open the current generation for reading."""
-    path = current_generation(index_root)
-    if path is None:
-        raise IndexMissing(
-            f"no index at {index_root}: build it with `policy-search index` "
-            "(it reads the seeds folder)"
-        )
-    return whoosh_index.open_dir(str(path)), path
+# Files written whole
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -231,39 +199,6 @@ def _scan(seeds: Path) -> dict[str, tuple[Path, str]]:
     return found
 
 
-def read_manifest(generation: Path) -> dict:
-    """The manifest of a generation; raises SearchError when it is missing or corrupt."""
-    path = generation / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SearchError(f"the index manifest {path} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise SearchError(f"the index manifest {path} is corrupt ({exc})") from None
-    if isinstance(manifest, dict) and manifest.get("version") != MANIFEST_VERSION:
-        raise SearchError(
-            f"the index manifest {path} is from another version of policy-search (index format "
-            f"{manifest.get('version')!r}; this version writes {MANIFEST_VERSION})"
-        )
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise SearchError(f"the index manifest {path} is corrupt (unexpected content)")
-    for relative, entry in manifest["files"].items():
-        if not _valid_entry(entry):
-            raise SearchError(f"the index manifest {path} is corrupt (bad entry for {relative!r})")
-    return manifest
-
-
-def _valid_entry(entry: object) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("sha256"), str)
-        and isinstance(entry.get("records"), int)
-        and isinstance(entry.get("error"), str | None)
-        and isinstance(entry.get("warnings"), list)
-        and all(isinstance(w, list) and len(w) == 3 for w in entry["warnings"])
-    )
-
-
 def check_manifest(generation: Path, manifest: dict) -> None:
     """Raise SearchError unless the manifest describes the index beside it, file by file: an
     update trusting a manifest that does not would skip files whose records are not there."""
@@ -289,24 +224,6 @@ def check_manifest(generation: Path, manifest: dict) -> None:
         f"the index manifest {generation / MANIFEST_FILE} does not match the index "
         f"({sum(listed.values())} records listed for {len(listed)} files, {indexed} indexed)"
     )
-
-
-def _manifest_entry(sha256: str, report: FileReport) -> dict:
-    return {
-        "sha256": sha256,
-        "records": report.records,
-        "error": report.error,
-        "warnings": [[w.code, w.message, w.line] for w in report.warnings],
-    }
-
-
-def manifest_report(manifest: dict) -> IngestReport:
-    """The ingest report of every file in the index, as recorded when each was last read."""
-    files = []
-    for path, entry in sorted(manifest["files"].items()):
-        warnings = [IngestWarning(code, message, line) for code, message, line in entry["warnings"]]
-        files.append(FileReport(path, entry["records"], warnings, entry["error"]))
-    return IngestReport(files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,14 +306,14 @@ def _read(
         texts = [vectors.record_text(r.title or "", r.content or "") for r in records]
         for record, vector in zip(records, vectors.embed(texts), strict=True):
             writer.add_document(**record_document(record), vector=vectors.to_bytes(vector))
-        manifest["files"][relative] = _manifest_entry(sha256, file_report)
+        manifest["files"][relative] = manifest_entry(sha256, file_report)
         if progress:
             progress(done, total, relative)
 
 
 def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateResult:
-    numbers = [n for p in index_root.iterdir() if (n := _generation_number(p.name)) is not None]
-    name = f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
+    numbers = [n for p in index_root.iterdir() if (n := generation_number(p.name)) is not None]
+    name = generation_name(max(numbers, default=0) + 1)
     building = index_root / (name + ".tmp")
     building.mkdir()
     files = _scan(seeds)
@@ -458,11 +375,6 @@ def _update(
     )
 
 
-def generation_label(generation: Path, commit: int) -> str:
-    """`<generation number>.<Whoosh commit number>`: changes with every commit readers can see."""
-    return f"{_generation_number(generation.name)}.{commit}"
-
-
 def _remove_abandoned_builds(index_root: Path) -> None:
     """Folders of rebuilds that died before their swap: never referenced, safe to drop."""
     for path in index_root.glob(GENERATION_PREFIX + "*.tmp"):
@@ -474,8 +386,8 @@ def _remove_old_generations(index_root: Path) -> None:
     current = current_generation(index_root)
     if current is None:
         return
-    keep = _generation_number(current.name)
+    keep = generation_number(current.name)
     for path in index_root.iterdir():
-        number = _generation_number(path.name)
+        number = generation_number(path.name)
         if number is not None and path.is_dir() and number < keep - 1:
             shutil.rmtree(path, ignore_errors=True)

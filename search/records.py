@@ -1,8 +1,21 @@
-"""The records ingest produces and everything downstream (index, facets, API) consumes."""
+"""The records ingest produces and everything downstream (index, facets, API) consumes, each
+field typed and described once; and the reports of an ingest."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+def about(description: str, **options: Any) -> Any:
+    """A field with its description: the API's schemas show it (contract.py)."""
+    return field(metadata={"description": description}, **options)
+
+
+def file_key(relative_path: str) -> str:
+    """Stable short id of a file: the first 12 hex digits of the sha1 of its POSIX relative path."""
+    return hashlib.sha1(relative_path.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -15,38 +28,46 @@ class Source:
 class Record:
     """One searchable unit: an entry of a key-node compilation, or a whole policy document.
 
-    Dates: `date_text` is the date as written; `date` is ISO truncated to `date_precision`
-    ("2020", "2020-04" or "2020-04-15" for "year", "month", "day").
+    Every field is declared here once, typed and described; the API's JSON, its OpenAPI schemas
+    and the export columns are derived from these declarations (contract.py).
     """
 
     id: str
-    kind: str  # "entry" (of a key-node compilation) or "document" (a single policy document)
-    source_file: str  # path relative to the seeds folder, POSIX separators
+    kind: Literal["entry", "document"] = about(
+        "entry: of a key-node compilation; document: a single policy document."
+    )
+    source_file: str = about("The file's path relative to the seeds folder, POSIX separators.")
     title: str
     content: str = ""
     issuer: str | None = None
-    issuer_derived: bool = False  # True when taken from the first source link's label
-    date_text: str | None = None
-    date: str | None = None
-    date_precision: str | None = None
+    issuer_derived: bool = about(
+        "True when the issuer was taken from the first source link's label.", default=False
+    )
+    date_text: str | None = about("The date as written.", default=None)
+    date: str | None = about(
+        "ISO date truncated to its precision: 2020, 2020-04 or 2020-04-15.", default=None
+    )
+    date_precision: Literal["year", "month", "day"] | None = None
     place: str | None = None
     scale: str | None = None
-    node_date: str | None = None  # the key node's date, ISO
-    node_type: str | None = None  # 季节性, 事件, 政策, ...
+    node_date: str | None = about("The key node's date, ISO.", default=None)
+    node_type: str | None = about("The key node's type: 季节性, 事件, 政策, ...", default=None)
     confidence: float | None = None
-    region: str | None = None  # from the compilation title, e.g. 北京市
-    sector: str | None = None  # from the compilation title, e.g. 工业领域
-    compilation: str | None = None  # the compilation's (or document's) full H1 title
+    region: str | None = about("From the compilation's title, e.g. 北京市.", default=None)
+    sector: str | None = about("From the compilation's title, e.g. 工业领域.", default=None)
+    compilation: str | None = about(
+        "The compilation's (or the document's) whole H1 title.", default=None
+    )
     analysis_time: str | None = None
-    node_index: int | None = None  # 1-based key node number within the file
-    entry_index: int | None = None  # 1-based entry number within the node
-    doc_number: str | None = None  # 发文字号
-    effective_date: str | None = None  # 施行日期, ISO
+    node_index: int | None = about("1-based key node number within the file.", default=None)
+    entry_index: int | None = about("1-based entry number within the key node.", default=None)
+    doc_number: str | None = about("发文字号.", default=None)
+    effective_date: str | None = about("施行日期, ISO.", default=None)
     headings: list[str] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)  # labels we do not know, kept verbatim
+    extra: dict[str, str] = about("Labels we do not know, kept verbatim.", default_factory=dict)
     truncated: bool = False
-    raw: str = ""
+    raw: str = about("The record's Markdown as written.", default="")
 
     @property
     def year(self) -> int | None:

@@ -15,6 +15,15 @@ FACET_FIELDS = ("issuer", "node_type", "region", "sector")
 # Confidence is kept in thousandths: Whoosh's sortable float columns are broken.
 CONFIDENCE_SCALE = 1000
 MISSING_CONFIDENCE = -1
+# Confidence bands shown as a facet: (label, low inclusive, high exclusive) in thousandths.
+CONFIDENCE_BANDS = (
+    ("0.9-1.0", 900, 1001),
+    ("0.8-0.9", 800, 900),
+    ("0.7-0.8", 700, 800),
+    ("0.6-0.7", 600, 700),
+    ("0.5-0.6", 500, 600),
+    ("0.0-0.5", 0, 500),
+)
 
 
 class PolicySchema(SchemaClass):

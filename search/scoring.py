@@ -1,6 +1,6 @@
 """Ranked matching of questions, scored in numpy: each record's BM25F score for the question's
 words (Whoosh's own formula, same numbers), BM25 for its character pairs, and the cosine of the
-question's sentence vector with the record's, fused into one score (weights in ranking.py).
+question's sentence vector with the record's, fused into one score (weights in RankingConfig).
 
 Whoosh scores one posting at a time in Python; here each term's postings are read a block at a
 time into arrays and scored for every record at once, which also lets the three signals be
@@ -16,16 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield, byte_to_length
 
-from . import ranking, vectors
+from . import vectors
+from ._whoosh import LENGTHS, length_column, postings
 from .analysis import character_bigrams
+from .ranking import RankingConfig
 
 GRAM_FIELD = "grams"
 MAX_QUESTION_GRAMS = 256
-
-# byte -> field length, as Whoosh decodes the one-byte lengths it stores per document and field
-_LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
 
 
 class ScoringColumns:
@@ -56,49 +54,13 @@ class ScoringColumns:
             out = np.zeros(self.size, dtype=np.float32)
             for leaf, offset in reader.leaf_readers():
                 count = leaf.doc_count_all()
-                column = _length_column(leaf, field)
+                column = length_column(leaf, field)
                 if column is None:
                     continue
                 codes = np.fromiter(column, dtype=np.uint8, count=count)
-                out[offset : offset + count] = _LENGTHS[codes]
+                out[offset : offset + count] = LENGTHS[codes]
             self._lengths[field] = out
         return self._lengths[field]
-
-
-def _length_column(leaf, field: str):
-    """The one-byte lengths of `field` in a segment, as Whoosh's W3 codec keeps them (None when
-    no document of the segment has the field). whoosh-reloaded is pinned to the version whose
-    per-document reader this reads."""
-    return leaf._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
-
-
-def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """(document numbers, term frequencies) of one term, across every segment."""
-    ids: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
-    for leaf, offset in reader.leaf_readers():
-        if (field, text) not in leaf:
-            continue
-        matcher = leaf.postings(field, text)
-        if isinstance(matcher, W3LeafMatcher):
-            # a block of up to 128 postings at a time, as the codec stores them
-            while matcher.is_active():
-                matcher._read_ids()
-                matcher._read_weights()
-                ids.append(np.asarray(matcher._ids, dtype=np.int64) + offset)
-                weights.append(np.asarray(matcher._weights, dtype=np.float32))
-                matcher._next_block()
-        else:  # postings inlined in the term's entry, or another codec
-            found, tf = [], []
-            while matcher.is_active():
-                found.append(matcher.id() + offset)
-                tf.append(matcher.weight())
-                matcher.next()
-            ids.append(np.asarray(found, dtype=np.int64))
-            weights.append(np.asarray(tf, dtype=np.float32))
-    if not ids:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    return np.concatenate(ids), np.concatenate(weights)
 
 
 def whoosh_idf(searcher, field: str, text: str) -> float:
@@ -121,13 +83,14 @@ def bm25(
     searcher,
     columns: ScoringColumns,
     terms: Sequence[tuple[str, str, float]],
+    ranking: RankingConfig,
     idf_of: Callable[[object, str, str], float] = whoosh_idf,
 ) -> np.ndarray:
     """Σ boost × BM25 over (field, text, boost) terms, for every document: with Whoosh's idf,
     exactly the score Whoosh's BM25F gives an Or of those Term queries."""
     scores = np.zeros(columns.size, dtype=np.float32)
     reader = searcher.reader()
-    k1, b = ranking.BM25_K1, ranking.BM25_B
+    k1, b = ranking.bm25_k1, ranking.bm25_b
     for field, text, boost in terms:
         docs, tf = postings(reader, field, text)
         if len(docs) == 0:
@@ -173,21 +136,22 @@ def rank_question(
     query: wq.Query,
     text: str,
     live: np.ndarray,
+    ranking: RankingConfig,
     widen: bool = True,
 ) -> Ranked:
-    """Score a question's ranked-OR query (ranking.question_query) for every record.
+    """Score a question's ranked-OR query (compiler.question_query) for every record.
 
     words: BM25F of the query's terms, over the fields and with the boosts the query gives;
     pairs: BM25 of the question's character pairs in the `grams` field;
     meaning: cosine of sentence vectors, as a z-score over the records that have a vector.
     The word and pair scores are divided by their best value among matched records, so each
     weighs the same whatever the question's length; the result orders the matched records.
-    With `widen` (the query reads as a question, not as keywords), the ranking.MEANING_CANDIDATES
+    With `widen` (the query reads as a question, not as keywords), the ranking.meaning_candidates
     records nearest the question in meaning join the matched ones, even without a word in
     common (邻居 ... 吵 finds 相邻 ... 噪声); a question no record matches by its words still
     matches nothing (a typo should get a suggestion, not fifty guesses)."""
     terms, others = flatten(query)
-    words = bm25(searcher, columns, terms)
+    words = bm25(searcher, columns, terms, ranking)
     for other in others:
         for docnum, score in searcher.search(other, limit=None).items():
             words[docnum] += score
@@ -196,31 +160,35 @@ def rank_question(
     if not matched.any():
         return Ranked(fused, matched)
     fused += words / words[matched].max()
-    if ranking.GRAM_WEIGHT:
+    if ranking.gram_weight:
         grams = character_bigrams(text)[:MAX_QUESTION_GRAMS]
         pairs = bm25(
-            searcher, columns, [(GRAM_FIELD, g, 1.0) for g in grams], IDFS[ranking.GRAM_IDF]
+            searcher,
+            columns,
+            [(GRAM_FIELD, g, 1.0) for g in grams],
+            ranking,
+            IDFS[ranking.gram_idf],
         )
         best = pairs[matched].max() if len(grams) else 0.0
         if best > 0:
-            fused += ranking.GRAM_WEIGHT * pairs / best
-    if ranking.MEANING_WEIGHT and text.strip():
-        _add_meaning(searcher, columns, text, live, widen, fused, matched)
+            fused += ranking.gram_weight * pairs / best
+    if ranking.meaning_weight and text.strip():
+        _add_meaning(searcher, columns, text, live, ranking, widen, fused, matched)
     fused[~matched] = 0
     return Ranked(fused, matched)
 
 
-def _add_meaning(searcher, columns, text, live, widen, fused, matched) -> None:
+def _add_meaning(searcher, columns, text, live, ranking, widen, fused, matched) -> None:
     """Add the question's cosines (as z-scores) to `fused`; with `widen`, mark the nearest
     records in meaning as matched. Nothing when the index holds no vectors."""
     matrix, present = columns.vectors(searcher.reader())
     if not present.any():
         return
-    cosines = matrix @ vectors.question_vector(text, ranking.QUESTION_MAP)
+    cosines = matrix @ vectors.question_vector(text, ranking.question_map)
     spread = float(cosines[present].std())
     if spread > 0:
-        fused += ranking.MEANING_WEIGHT * (cosines - float(cosines[present].mean())) / spread
-    nearest = min(ranking.MEANING_CANDIDATES, int(live.sum())) if widen else 0
+        fused += ranking.meaning_weight * (cosines - float(cosines[present].mean())) / spread
+    nearest = min(ranking.meaning_candidates, int(live.sum())) if widen else 0
     if nearest:
         candidates = np.where(live & present, cosines, -np.inf)
         top = np.argpartition(-candidates, nearest - 1)[:nearest]

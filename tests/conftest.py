@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from search.cli import main
 from search.indexer import update_index
 from search.query import SearchIndex
 
@@ -37,6 +39,21 @@ def seeds_copy(tmp_path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+class Runner:
+    """click's CliRunner bound to the policy-search command: `runner.invoke(["search", "x"])`."""
+
+    def __init__(self):
+        self.runner = CliRunner()
+
+    def invoke(self, args: list[str], **options):
+        return self.runner.invoke(main, args, **options)
+
+
+@pytest.fixture
+def runner() -> Runner:
+    return Runner()
 
 
 # --- the web app (tests/test_web_*.py, tests/test_browser.py) ---------------------------------

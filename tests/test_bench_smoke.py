@@ -22,6 +22,7 @@ from conftest import SHARED
 
 from bench import corpus as bench_corpus
 from bench import load, scaling, speed
+from bench.api_snapshot import differences
 from search.documents import parse_text
 
 CORPUS = SHARED / "corpus"
@@ -40,6 +41,16 @@ def article(number: str, content: str, chapter: str, title: str = LAW) -> bench_
         content=content,
         section=chapter,
     )
+
+
+def test_api_snapshot_names_each_difference_and_key_order():
+    before = {"search": {"total": 2, "hits": [{"id": "a"}, {"id": "b"}]}, "took": 1}
+    after = {"search": {"hits": [{"id": "a"}, {"id": "c"}], "total": 2}, "took": 1}
+    assert differences(before, after) == [
+        "/search: keys ['total', 'hits'] != ['hits', 'total']",
+        "/search/hits[1]/id: 'b' != 'c'",
+    ]
+    assert differences(before, before) == []
 
 
 def test_corpus_law_compilation_reads_back_as_entries_with_facets():
@@ -249,6 +260,33 @@ def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_p
     monkeypatch.setattr(speed, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}})
     late = speed.wait_for_vectors(tmp_path, started - 100, 50.0, (1, 2), time.perf_counter())
     assert (late["seconds"], late["done"], late["polls"]) == (None, 1, 0)
+
+
+def test_speed_reads_the_options_of_serve_from_its_help():
+    one_process = """Usage: policy-search serve [OPTIONS]
+
+  Serve with waitress.
+
+Options:
+  --port INTEGER     Port [env POLICY_SEARCH_PORT; 8000].
+  --threads INTEGER  Worker threads (each holds its own index searcher: memory
+                     grows with them).  [default: 4]
+  --help             Show this message and exit.
+"""
+    workers = """Usage: policy-search serve [OPTIONS]
+
+  Several worker processes share the index; each answers `--threads` requests at once.
+
+Options:
+  --workers INTEGER RANGE  Server processes sharing the index [default: one
+                           per core].  [env var: POLICY_SEARCH_WORKERS; x>=1]
+  --threads INTEGER RANGE  Threads a process.  [env var:
+                           POLICY_SEARCH_THREADS; default: 6; x>=1]
+  --help                   Show this message and exit.
+"""
+    assert speed.parse_serve_help(one_process) == {"workers": False, "threads_default": 4}
+    assert speed.parse_serve_help(workers) == {"workers": True, "threads_default": 6}
+    assert speed.parse_serve_help("no options") == {"workers": False, "threads_default": None}
 
 
 def test_speed_passes_workers_only_when_serve_has_them(tmp_path):

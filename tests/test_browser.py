@@ -13,7 +13,7 @@ from conftest import REPO, SEEDS, XSS_FILE
 from playwright.sync_api import expect, sync_playwright
 
 from bench.load import free_port, serve
-from search.documents import file_key
+from search.records import file_key
 
 pytestmark = pytest.mark.browser
 

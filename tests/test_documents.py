@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.documents import file_key, find_markdown_files, ingest_paths, parse_text, read_file
-from search.records import FileReport, IngestWarning, Record, Source
+from search.documents import find_markdown_files, ingest_paths, parse_text, read_file
+from search.records import FileReport, IngestWarning, Record, Source, file_key
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"

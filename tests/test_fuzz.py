@@ -18,18 +18,13 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from bench.reliability import sent_by, shows_a_traceback
+from search.compiler import compile_query
 from search.config import Settings
-from search.documents import file_key
 from search.errors import InvalidParameter
 from search.indexer import update_index
-from search.query import (
-    MAX_NESTING,
-    MAX_QUERY_CHARS,
-    QUERY_FIELDS,
-    SearchRequest,
-    compile_query,
-    parse_query,
-)
+from search.querylang import MAX_NESTING, QUERY_FIELDS, parse_query
+from search.records import file_key
+from search.request import MAX_QUERY_CHARS, SearchRequest
 from web import create_app
 from web.state import SEARCH_PARAMETERS
 

@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from search.errors import IndexLocked, IndexMissing
-from search.indexer import (
-    CURRENT_FILE,
-    MANIFEST_FILE,
-    current_generation,
-    open_index,
-    update_index,
-    writer_lock,
-)
-from search.query import SearchIndex, SearchRequest
+from search.indexer import update_index, writer_lock
+from search.layout import CURRENT_FILE, MANIFEST_FILE, current_generation, open_index
+from search.query import SearchIndex
+from search.request import SearchRequest
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_FILE = REPO / "seeds" / "beijing-industry-carbon-key-nodes.md"
@@ -196,14 +191,11 @@ def test_index_sigkill_during_rebuild_leaves_the_previous_index_searchable(seeds
     assert search(index)["total"] == 13 * 301
 
 
-def test_cli_index_reports_lock_conflicts_without_a_traceback(seeds_copy, tmp_path):
+def test_cli_index_reports_lock_conflicts_without_a_traceback(runner, seeds_copy, tmp_path):
     index = tmp_path / "index"
     update_index(seeds_copy, index)
-    with (
-        writer_lock(index),
-        _cli("index", "--seeds", str(seeds_copy), "--index", str(index)) as run,
-    ):
-        out, err = run.communicate(timeout=60)
-    assert run.returncode == 1
-    assert "Error: another indexer" in err and "Traceback" not in err
+    with writer_lock(index):
+        run = runner.invoke(["index", "--seeds", str(seeds_copy), "--index", str(index)])
+    assert run.exit_code == 1
+    assert "Error: another indexer" in run.stderr and "Traceback" not in run.output
     assert json.loads((current_generation(index) / MANIFEST_FILE).read_text())["version"] == 2

@@ -4,27 +4,35 @@ small index of law articles built here; plus the split and measures of bench/rel
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from whoosh import query as wq
 
 from bench.relevance import (
+    ADDED_STOPWORDS,
     by_split,
+    kept_steps,
     load_collection,
     measures,
-    ranking_settings,
     split_of,
     train_question_map,
 )
-from search import ranking, scoring, vectors
+from search import _whoosh, scoring, vectors
 from search.analysis import character_bigrams, query_words
-from search.documents import file_key
+from search.compiler import compile_query, question_query
 from search.indexer import update_index
-from search.query import SearchIndex, SearchRequest, compile_query
+from search.query import SearchIndex
+from search.ranking import DEFAULT
+from search.records import file_key
+from search.request import SearchRequest
 
 ARTICLES = {
     "civil-54.md": (
@@ -72,6 +80,13 @@ def search(engine: SearchIndex, q: str) -> dict:
     return engine.search(SearchRequest.from_params({"q": [q]}))
 
 
+@contextlib.contextmanager
+def ranked_by(engine: SearchIndex, **changes) -> Iterator[SearchIndex]:
+    """The same index searched with some of the ranking's settings changed."""
+    with SearchIndex(engine.index_root, ranking=replace(DEFAULT, **changes)) as variant:
+        yield variant
+
+
 def terms(query: wq.Query) -> dict[str, float]:
     """Each content-field word of a query with the largest boost it is searched with."""
     found: dict[str, float] = {}
@@ -82,23 +97,37 @@ def terms(query: wq.Query) -> dict[str, float]:
 
 
 def test_question_query_drops_question_words():
-    query = ranking.question_query(query_words("谁可以成为个体工商户？"))
+    query = question_query(query_words("谁可以成为个体工商户？"))
     # 工商 and 商户: the dictionary words inside 工商户
     assert set(terms(query)) == {"成为", "个体", "工商户", "工商", "商户"}
 
 
 def test_question_query_adds_dictionary_words_inside_longer_words():
-    query = ranking.question_query(query_words("碳排放权怎么交易"))
+    query = question_query(query_words("碳排放权怎么交易"))
     searched = terms(query)
     assert searched["碳排放权"] == 1.0
     assert searched["交易"] == 1.0
-    assert searched["碳排放"] == searched["排放"] == ranking.SUBWORD_WEIGHT
+    assert searched["碳排放"] == searched["排放"] == DEFAULT.subword_weight
 
 
 def test_question_query_weighs_the_title_below_the_body():
-    query = ranking.question_query(["债务"])
+    query = question_query(["债务"])
     boosts = {leaf.fieldname: leaf.boost for leaf in query.leaves()}
-    assert boosts["title"] == ranking.QUESTION_FIELD_WEIGHTS["title"] < boosts["content"]
+    assert boosts["title"] == DEFAULT.question_field_weights["title"] < boosts["content"]
+
+
+def test_ranking_config_is_frozen_and_varied_by_replace():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT.gram_weight = 1.0
+    with pytest.raises(TypeError):
+        DEFAULT.field_weights["title"] = 1.0
+    variant = replace(DEFAULT, gram_weight=0.0, question_field_weights={"content": 1.0})
+    assert (variant.gram_weight, DEFAULT.gram_weight) == (0.0, 0.5)
+    assert dict(variant.question_field_weights) == {"content": 1.0}
+    # all words match in fewer than 3 records: 3 content words or more go to ranked matching
+    assert DEFAULT.answers_by_any_word(content_words=3, all_words_hits=2)
+    assert not DEFAULT.answers_by_any_word(content_words=2, all_words_hits=2)
+    assert DEFAULT.answers_by_any_word(content_words=1, all_words_hits=0)
 
 
 def test_compile_query_keeps_the_keyword_form_for_all_words():
@@ -111,8 +140,8 @@ def test_compile_query_keeps_the_keyword_form_for_all_words():
 def test_search_long_question_is_answered_by_any_words(law_engine):
     # no article holds 个体工商户, 债务, 财产 and 承担 all: the one holding most of them wins
     question = "个体工商户的债务用什么财产承担？"
-    with ranking_settings({"MEANING_CANDIDATES": 0}):
-        result = search(law_engine, question)
+    with ranked_by(law_engine, meaning_candidates=0) as engine:
+        result = search(engine, question)
     assert result["match"] == "any"
     assert [hit["id"] for hit in result["hits"]] == [
         record_id("civil-56.md"),
@@ -148,6 +177,15 @@ def test_split_is_fixed_by_the_question_id():
     assert 0.65 < splits.count("tune") / len(splits) < 0.75
 
 
+def test_relevance_steps_replay_the_changes_up_to_the_ranking_as_it_is():
+    steps = kept_steps()
+    assert steps[0].ranking.question_field_weights == DEFAULT.field_weights
+    assert (steps[0].ranking.subword_weight, steps[0].ranking.meaning_weight) == (0.0, 0.0)
+    assert not steps[0].ranking.dropped_words() & ADDED_STOPWORDS
+    assert steps[3].ranking.dropped_words() >= ADDED_STOPWORDS
+    assert steps[-1].ranking == DEFAULT
+
+
 def test_measures_of_two_rankings():
     judgments = {"1": {"a", "b"}, "2": {"c"}}
     rankings = {"1": ["x", "a", "y", "b"], "2": ["x", "y"]}
@@ -177,19 +215,25 @@ def test_character_bigrams_pair_characters_within_runs():
 def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):
     # the same question scored by Whoosh's own matchers and by scoring.bm25, record by record
     compiled = compile_query("个体工商户的债务用什么财产承担？")
-    searcher, generation = law_engine._searcher()
+    searcher, generation = law_engine.searcher()
     whoosh_scores = dict(searcher.search(compiled.any_query, limit=None).items())
     terms_, others = scoring.flatten(compiled.any_query)
     assert others == [] and len(terms_) > 10
-    ours = scoring.bm25(searcher, generation.columns.scoring, terms_)
+    ours = scoring.bm25(searcher, generation.scoring, terms_, DEFAULT)
     assert set(np.flatnonzero(ours).tolist()) == set(whoosh_scores)
     for docnum, score in whoosh_scores.items():
         assert ours[docnum] == pytest.approx(score, rel=1e-5)
 
 
+def test_whoosh_internals_are_read_from_the_pinned_version():
+    # an upgrade changes the pin and this module together, and must pass the test above
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'"whoosh-reloaded=={_whoosh.PINNED_VERSION}"' in pyproject
+
+
 def test_every_record_has_its_sentence_vector(law_engine):
-    searcher, generation = law_engine._searcher()
-    matrix, present = generation.columns.scoring.vectors(searcher.reader())
+    searcher, generation = law_engine.searcher()
+    matrix, present = generation.scoring.vectors(searcher.reader())
     assert present.all()
     for docnum in range(searcher.doc_count_all()):
         record = json.loads(searcher.stored_fields(docnum)["record"])
@@ -211,8 +255,8 @@ def test_sentence_vectors_follow_records_through_updates(tmp_path):
     (seeds / "labour-10.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
     assert update_index(seeds, root).files_read == 1
     with SearchIndex(root) as engine:
-        searcher, generation = engine._searcher()
-        matrix, _ = generation.columns.scoring.vectors(searcher.reader())
+        searcher, generation = engine.searcher()
+        matrix, _ = generation.scoring.vectors(searcher.reader())
         live = {}
         for docnum, fields in searcher.iter_docs():
             record = json.loads(fields["record"])
@@ -227,10 +271,10 @@ def test_sentence_vectors_follow_records_through_updates(tmp_path):
 def test_each_signal_of_ranked_matching_counts(law_engine):
     # 员工 and 合同 are in no article: the question matches by 劳动 / 签 alone in different ways
     question = "员工入职以后多久必须签劳动合同？"
-    with ranking_settings({"GRAM_WEIGHT": 0.0, "MEANING_WEIGHT": 0.0}):
-        words_only = search(law_engine, question)
-    with ranking_settings({"MEANING_CANDIDATES": 0}):
-        full = search(law_engine, question)
+    with ranked_by(law_engine, gram_weight=0.0, meaning_weight=0.0) as engine:
+        words_only = search(engine, question)
+    with ranked_by(law_engine, meaning_candidates=0) as engine:
+        full = search(engine, question)
     assert words_only["match"] == full["match"] == "any"
     assert words_only["total"] == full["total"]  # the signals order the matches, never add any
     assert full["hits"][0]["id"] == record_id("labour-10.md")
@@ -265,8 +309,8 @@ def test_question_vector_is_moved_by_the_shipped_map():
 def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):
     # 登记 is in one article only; as a question, the nearest records in meaning join it
     question = "做生意要去哪里登记？"
-    with ranking_settings({"MEANING_CANDIDATES": 0}):
-        by_words = search(law_engine, question)
+    with ranked_by(law_engine, meaning_candidates=0) as engine:
+        by_words = search(engine, question)
     widened = search(law_engine, question)
     assert by_words["match"] == widened["match"] == "any"
     assert [h["id"] for h in by_words["hits"]] == [record_id("civil-54.md")]

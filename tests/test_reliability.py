@@ -26,8 +26,10 @@ from bench.reliability import (
     write_copies,
 )
 from search.config import Settings
-from search.indexer import MANIFEST_FILE, current_generation, update_index
-from search.query import SearchIndex, SearchRequest
+from search.indexer import update_index
+from search.layout import MANIFEST_FILE, current_generation
+from search.query import SearchIndex
+from search.request import SearchRequest
 from web import create_app
 
 RECORDS = 13  # of the seed compilation, so of each copy of it

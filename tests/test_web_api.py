@@ -17,9 +17,9 @@ from openapi_spec_validator import validate as validate_openapi
 
 from bench.load import free_port, serve
 from search.config import Settings
-from search.documents import file_key
 from search.indexer import update_index, writer_lock
-from search.query import SearchRequest
+from search.records import file_key
+from search.request import SearchRequest
 from web.state import SEARCH_PARAMETERS
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 
 from search.config import Settings
-from search.documents import file_key
-from search.query import SORTS
+from search.records import file_key
+from search.request import SORTS
 from web.pages import SORT_LABELS, csv_cell, web_url
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")

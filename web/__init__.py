@@ -18,8 +18,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from search import vectors
 from search.config import settings_from_env
 from search.errors import SearchError
-from search.indexer import current_generation
-from search.query import SearchIndex, SearchRequest
+from search.layout import current_generation
+from search.query import SearchIndex
+from search.request import SearchRequest
 
 from .errors import register_error_handlers
 from .state import EXTENSION

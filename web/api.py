@@ -15,7 +15,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from search.indexer import update_index
-from search.query import SearchRequest
+from search.request import SearchRequest
 
 from .openapi import openapi_document
 from .state import EXTENSION, search_index, search_request, settings

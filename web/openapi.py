@@ -1,16 +1,13 @@
 """The OpenAPI 3.1 document of what the app serves. Schemas are strict (every field required, no
-others allowed), so tests/test_web_api.py can validate real responses against them."""
+others allowed), so tests/test_web_api.py can validate real responses against them. The Hit,
+Record and Source schemas are derived from the library's record/hit contract."""
 
 from __future__ import annotations
 
-from search.query import (
-    CONFIDENCE_BANDS,
-    DEFAULT_PER_PAGE,
-    MAX_PAGE,
-    MAX_PER_PAGE,
-    MAX_QUERY_CHARS,
-    SORTS,
-)
+from search.contract import hit_properties, properties
+from search.records import Record, Source
+from search.request import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, SORTS
+from search.schema import CONFIDENCE_BANDS
 
 DATE_PATTERN = r"^\d{4}(-\d{1,2}(-\d{1,2})?)?$"
 BANDS = [label for label, _, _ in CONFIDENCE_BANDS]
@@ -110,41 +107,9 @@ SEARCH_PARAMETERS = [
     ),
 ]
 
-SOURCE = _object({"label": {"type": "string"}, "url": {"type": "string"}})
+SOURCE = _object(properties(Source, _ref))
 
-HIT = _object(
-    {
-        "id": {"type": "string"},
-        "title": {"type": "string"},
-        "title_html": {
-            "type": "string",
-            "description": "The title, HTML-escaped, with <mark> around matches.",
-        },
-        "issuer": _nullable("string"),
-        "issuer_derived": {
-            "type": "boolean",
-            "description": "True when the issuer was taken from the first source link's label.",
-        },
-        "date": {
-            **_nullable("string"),
-            "description": "ISO date truncated to its precision: 2020, 2020-04 or 2020-04-15.",
-        },
-        "date_text": {**_nullable("string"), "description": "The date as written."},
-        "confidence": _nullable("number"),
-        "node_type": _nullable("string"),
-        "node_date": _nullable("string"),
-        "region": _nullable("string"),
-        "sector": _nullable("string"),
-        "kind": {"type": "string", "enum": ["entry", "document"]},
-        "source_file": {"type": "string"},
-        "sources": {"type": "array", "items": _ref("Source")},
-        "snippet": {
-            "type": "string",
-            "description": "An HTML-escaped window of the content with <mark> around matches.",
-        },
-        "score": {**_nullable("number"), "description": "Relevance score; null when sorted."},
-    }
-)
+HIT = _object(hit_properties(_ref))
 
 
 def _facet(value: dict) -> dict:
@@ -203,34 +168,7 @@ SEARCH_RESULT = _object(
 
 RECORD = _object(
     {
-        "id": {"type": "string"},
-        "kind": {"type": "string", "enum": ["entry", "document"]},
-        "source_file": {"type": "string"},
-        "title": {"type": "string"},
-        "content": {"type": "string"},
-        "issuer": _nullable("string"),
-        "issuer_derived": {"type": "boolean"},
-        "date_text": _nullable("string"),
-        "date": _nullable("string"),
-        "date_precision": {"type": ["string", "null"], "enum": ["year", "month", "day", None]},
-        "place": _nullable("string"),
-        "scale": _nullable("string"),
-        "node_date": _nullable("string"),
-        "node_type": _nullable("string"),
-        "confidence": _nullable("number"),
-        "region": _nullable("string"),
-        "sector": _nullable("string"),
-        "compilation": _nullable("string"),
-        "analysis_time": _nullable("string"),
-        "node_index": _nullable("integer"),
-        "entry_index": _nullable("integer"),
-        "doc_number": _nullable("string"),
-        "effective_date": _nullable("string"),
-        "headings": {"type": "array", "items": {"type": "string"}},
-        "sources": {"type": "array", "items": _ref("Source")},
-        "extra": {"type": "object", "additionalProperties": {"type": "string"}},
-        "truncated": {"type": "boolean"},
-        "raw": {"type": "string", "description": "The record's Markdown as written."},
+        **properties(Record, _ref),
         "siblings": {
             "type": "array",
             "description": "The other entries of the same key node, in order.",

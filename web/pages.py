@@ -13,8 +13,9 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
 
+from search.contract import EXPORT_COLUMNS
 from search.errors import InvalidParameter
-from search.query import MAX_PAGE, SearchRequest
+from search.request import MAX_PAGE, SearchRequest
 
 from .state import FILTER_PARAMETERS, search_index, search_request, search_state
 
@@ -277,25 +278,6 @@ def document(record_id: str):
         siblings=index.siblings(record),
         kind_labels=KIND_LABELS,
     )
-
-
-EXPORT_COLUMNS = (
-    "id",
-    "title",
-    "issuer",
-    "issuer_derived",
-    "date",
-    "date_text",
-    "node_date",
-    "node_type",
-    "confidence",
-    "region",
-    "sector",
-    "kind",
-    "source_file",
-    "sources",
-    "url",
-)
 
 
 def exported() -> tuple[dict, list[dict]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import current_app, request
 
 from search.config import Settings
-from search.query import SearchIndex, SearchRequest
+from search.query import SearchIndex
+from search.request import SearchRequest
 
 # Every parameter the search reads, named as in the API; the page's URLs use the same names.
 FILTER_PARAMETERS = tuple(SearchRequest.FILTER_PARAMETERS)  # issuer, type, region, ...

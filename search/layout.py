@@ -1,0 +1,115 @@
+"""The index folder's layout, which the writer (indexer.py) and the readers share: generation
+folders, the `CURRENT` pointer, the lock file's name and each generation's manifest.
+
+`gen-NNNNNN/` holds one whole Whoosh index and its manifest (`manifest.json`: each seeds file's
+hash, record count and ingest warnings); the file `CURRENT` names the generation readers use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+
+from ._whoosh import has_commit
+from .errors import IndexMissing, SearchError
+from .records import FileReport, IngestReport, IngestWarning
+
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".lock"
+MANIFEST_FILE = "manifest.json"
+# 2: the character-pair field and sentence vectors. An index of another version is rebuilt.
+MANIFEST_VERSION = 2
+GENERATION_PREFIX = "gen-"
+
+
+def generation_number(name: str) -> int | None:
+    """The number of a generation folder's name (`gen-000012` -> 12), None for other names."""
+    if name.startswith(GENERATION_PREFIX) and name[len(GENERATION_PREFIX) :].isdigit():
+        return int(name[len(GENERATION_PREFIX) :])
+    return None
+
+
+def generation_name(number: int) -> str:
+    return f"{GENERATION_PREFIX}{number:06d}"
+
+
+def generation_label(generation: Path, commit: int) -> str:
+    """`<generation number>.<Whoosh commit number>`: changes with every commit readers can see."""
+    return f"{generation_number(generation.name)}.{commit}"
+
+
+def current_generation(index_root: Path) -> Path | None:
+    """The folder of the generation readers should use, or None when there is no index yet."""
+    try:
+        name = (index_root / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    path = index_root / name
+    if generation_number(name) is None or not has_commit(path):
+        return None
+    return path
+
+
+def open_index(index_root: Path) -> tuple[whoosh_index.Index, Path]:
+    """Open the current generation for reading."""
+    path = current_generation(index_root)
+    if path is None:
+        raise IndexMissing(
+            f"no index at {index_root}: build it with `policy-search index` "
+            "(it reads the seeds folder)"
+        )
+    return whoosh_index.open_dir(str(path)), path
+
+
+def read_manifest(generation: Path) -> dict:
+    """The manifest of a generation; raises SearchError when it is missing or corrupt."""
+    path = generation / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SearchError(f"the index manifest {path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise SearchError(f"the index manifest {path} is corrupt ({exc})") from None
+    if isinstance(manifest, dict) and manifest.get("version") != MANIFEST_VERSION:
+        raise SearchError(
+            f"the index manifest {path} is from another version of policy-search (index format "
+            f"{manifest.get('version')!r}; this version writes {MANIFEST_VERSION})"
+        )
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise SearchError(f"the index manifest {path} is corrupt (unexpected content)")
+    for relative, entry in manifest["files"].items():
+        if not _valid_entry(entry):
+            raise SearchError(f"the index manifest {path} is corrupt (bad entry for {relative!r})")
+    return manifest
+
+
+def _valid_entry(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("records"), int)
+        and isinstance(entry.get("error"), str | None)
+        and isinstance(entry.get("warnings"), list)
+        and all(isinstance(w, list) and len(w) == 3 for w in entry["warnings"])
+    )
+
+
+def manifest_entry(sha256: str, report: FileReport) -> dict:
+    """What the manifest keeps of one file read: its hash and its ingest report."""
+    return {
+        "sha256": sha256,
+        "records": report.records,
+        "error": report.error,
+        "warnings": [[w.code, w.message, w.line] for w in report.warnings],
+    }
+
+
+def manifest_report(manifest: dict) -> IngestReport:
+    """The ingest report of every file in the index, as recorded when each was last read."""
+    files = []
+    for path, entry in sorted(manifest["files"].items()):
+        warnings = [IngestWarning(code, message, line) for code, message, line in entry["warnings"]]
+        files.append(FileReport(path, entry["records"], warnings, entry["error"]))
+    return IngestReport(files)

@@ -1,0 +1,125 @@
+"""Opening and refreshing the index for reading: the current generation (layout.py), its facet
+and scoring columns, and one Whoosh searcher per thread, all pinned to the same commit so that
+document numbers agree even while a writer commits or a rebuild is swapped in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.scoring import WeightingModel
+from whoosh.searching import Searcher
+
+from ._whoosh import open_searcher
+from .errors import IndexMissing
+from .facets import Columns
+from .layout import current_generation, generation_label
+from .scoring import ScoringColumns
+
+# Attempts at opening a generation that a writer keeps replacing under us.
+RETRIES = 5
+
+
+@dataclass
+class Generation:
+    """One commit of one generation, as every searcher of it reads it."""
+
+    path: Path
+    label: str
+    index: whoosh_index.FileIndex
+    commit: int  # the Whoosh TOC generation every searcher of this generation reads
+    columns: Columns
+    scoring: ScoringColumns
+
+
+class CurrentIndex:
+    """The current generation of an index folder, opened once and refreshed when a commit or
+    swap happens. Safe to share between threads: each thread gets its own searcher."""
+
+    def __init__(self, index_root: Path, weighting: Callable[[], WeightingModel]):
+        self.index_root = Path(index_root)
+        self.weighting = weighting  # makes each searcher's scoring model
+        self._lock = threading.Lock()
+        self._generation: Generation | None = None
+        self._local = threading.local()
+        self._searchers: list[Searcher] = []  # every open searcher, to close them all on close()
+
+    def __del__(self) -> None:
+        # dropped without close() (an app nobody closed): close the searchers' files now rather
+        # than leave them to the garbage collector, which warns about each one
+        if "_searchers" in self.__dict__:  # __init__ got that far
+            self.close()
+
+    def close(self) -> None:
+        """Close every searcher this object opened (in any thread)."""
+        with self._lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers.clear()
+            self._generation = None
+        self._local = threading.local()
+
+    def generation(self) -> Generation:
+        """The generation and commit readers should use now, opened (and its columns read) on
+        first use."""
+        path = current_generation(self.index_root)
+        if path is None:
+            raise IndexMissing(
+                f"no index at {self.index_root}: build it with `policy-search index`"
+            )
+        generation = self._generation
+        if (
+            generation is not None
+            and generation.path == path
+            and generation.index.latest_generation() == generation.commit
+        ):
+            return generation
+        with self._lock:
+            for _ in range(RETRIES):
+                try:
+                    ix = whoosh_index.open_dir(str(path))
+                    with ix.reader() as reader:
+                        commit = reader.generation()
+                        label = generation_label(path, commit)
+                        if self._generation is None or self._generation.label != label:
+                            self._generation = Generation(
+                                path,
+                                label,
+                                ix,
+                                commit,
+                                Columns(reader),
+                                ScoringColumns(reader.doc_count_all()),
+                            )
+                    return self._generation
+                except (OSError, whoosh_index.EmptyIndexError):
+                    # a writer committed and deleted the commit being opened: open the new one
+                    path = current_generation(self.index_root) or path
+        raise self._kept_changing()
+
+    def searcher(self) -> tuple[Searcher, Generation]:
+        """This thread's searcher of the current generation, and that generation."""
+        local = self._local
+        for _ in range(RETRIES):
+            generation = self.generation()
+            if getattr(local, "label", None) == generation.label:
+                return local.searcher, generation
+            try:
+                searcher = open_searcher(generation.index, generation.commit, self.weighting())
+            except (OSError, whoosh_index.EmptyIndexError):
+                continue  # a writer committed and cleaned that commit's files: refresh, retry
+            with self._lock:
+                if getattr(local, "searcher", None) is not None:
+                    local.searcher.close()
+                    self._searchers.remove(local.searcher)
+                self._searchers.append(searcher)
+            local.searcher, local.label = searcher, generation.label
+            return searcher, generation
+        raise self._kept_changing()
+
+    def _kept_changing(self) -> IndexMissing:
+        return IndexMissing(
+            f"the index at {self.index_root} kept changing while being opened; retry"
+        )

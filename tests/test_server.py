@@ -1,0 +1,86 @@
+"""web/server.py: `policy-search serve` with several worker processes (gunicorn, pre-forked) as a
+real subprocess: every worker answers, raw UTF-8 in the request line is accepted, and a reindex
+done through one worker is served by all of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import REPO, WEB_FIXTURES
+
+from bench.load import free_port, serve
+
+TOKEN = "server-test-token"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _raw_get(port: int, target: bytes) -> tuple[int, dict]:
+    """GET with `target` sent byte for byte (as curl sends a URL holding Chinese)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        POLICY_SEARCH_SEEDS=str(seeds_copy),
+        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
+        POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
+    )
+    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "2"]
+    base = f"http://127.0.0.1:{port}"
+    with (
+        open(tmp_path / "server.log", "w+b") as log,
+        serve(command, port, "/api/health", 60, env, log, REPO) as server,
+    ):
+        deadline = time.monotonic() + 30  # the first worker may answer before the second is up
+        while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+
+        status, body = _raw_get(port, "/api/search?q=碳中和".encode())
+        assert (status, body["total"]) == (200, 2)
+
+        answered_by = set()
+        for _ in range(40):
+            status, body = _raw_get(port, b"/api/health")
+            answered_by.add(body["generation"])
+        assert answered_by == {"1.1"}
+
+        (seeds_copy / "tianjin.md").write_bytes(
+            (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+        )
+        request = urllib.request.Request(
+            base + "/api/reindex", method="POST", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(request) as answer:
+            generation = json.load(answer)["generation"]
+        # whichever worker answers, it serves the new commit
+        seen = {_raw_get(port, "/api/search?q=岸电".encode())[1]["generation"] for _ in range(40)}
+        totals = {_raw_get(port, "/api/search?q=岸电".encode())[1]["total"] for _ in range(40)}
+        assert (seen, totals) == ({generation}, {1})
+        assert sorted(_children(server.process.pid)) == sorted(workers)
