@@ -8,16 +8,22 @@ own 发文字号 and date, which is the form the single-document format was made
 provincial government work report becomes a compilation (one key node per section, one entry
 per paragraph), so that its region is a facet and a paragraph is a hit. Laws with no numbered
 article (amendments, decisions) stay single documents.
+
+Sizes beyond the shared corpus (~78k records) repeat it: each further copy under new file names,
+its text perturbed (some sentences swapped with other records', neighbouring characters swapped in
+others) so that the copies do not repeat the terms' statistics exactly. STARD's law articles can
+stand in for the corpus too, one file each (`articles_corpus`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 LAW_SOURCE = ("国家法律法规数据库", "https://flk.npc.gov.cn/")
@@ -394,6 +400,8 @@ def write_corpus(units: list[Unit], folder: Path) -> CorpusInfo:
         target.write_text(text, encoding="utf-8")
         characters += len(text)
         source = unit.path.split("/", 1)[0]
+        if source.startswith(SYNTHETIC):
+            source = "perturbed copies"
         sources[source] = sources.get(source, 0) + unit.records
     return CorpusInfo(
         folder=folder,
@@ -406,8 +414,112 @@ def write_corpus(units: list[Unit], folder: Path) -> CorpusInfo:
 
 def build_corpus(corpus: Path, folder: Path, records: int | None) -> CorpusInfo:
     """Markdown files under `folder` yielding `records` records (None: as many as the shared
-    corpus gives)."""
-    return write_corpus(select(read_units(corpus), records), folder)
+    corpus gives; more than it gives: perturbed copies make up the rest)."""
+    return write_corpus(select(list(synthetic_units(read_units(corpus), records)), records), folder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beyond the shared corpus: perturbed copies
+
+SYNTHETIC = "synthetic-"  # the folder of each further copy: synthetic-1/, synthetic-2/, ...
+SENTENCE_END = re.compile(r"(?<=[。；！？])")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+SWAP_SENTENCES = 0.15  # of a copy's sentences, replaced by a sentence of an earlier record
+SWAP_CHARACTERS = 0.3  # of the others, two neighbouring characters swapped
+POOL = 2000  # sentences a copy keeps to swap in (a rolling sample of the records before)
+
+
+class Perturbation:
+    """The text changes of one copy, deterministic for its number and the order of its texts."""
+
+    def __init__(self, copy: int):
+        self.random = random.Random(f"{SYNTHETIC}{copy}")
+        self.pool: list[str] = []
+
+    def text(self, text: str) -> str:
+        """`text` with a fraction of its sentences replaced by earlier sentences of the copy and
+        neighbouring characters swapped in some others; line breaks and lengths mostly kept."""
+        out = []
+        for sentence in SENTENCE_END.split(text):
+            if not sentence:
+                continue
+            kept = sentence
+            roll = self.random.random()
+            if roll < SWAP_SENTENCES and self.pool and "\n" not in sentence:
+                sentence = self.pool[self.random.randrange(len(self.pool))]
+            elif roll < SWAP_SENTENCES + SWAP_CHARACTERS and len(sentence) > 3:
+                # two neighbouring Chinese characters (never a line break or Markdown's marks)
+                i = self.random.randrange(len(sentence) - 2)
+                if HAN.match(sentence, i) and HAN.match(sentence, i + 1):
+                    sentence = sentence[:i] + sentence[i + 1] + sentence[i] + sentence[i + 2 :]
+            out.append(sentence)
+            if "\n" not in kept:
+                if len(self.pool) < POOL:
+                    self.pool.append(kept)
+                else:
+                    self.pool[self.random.randrange(POOL)] = kept
+        return "".join(out)
+
+    def unit(self, unit: Unit, copy: int) -> Unit:
+        """A copy of `unit` under a new file name, its entries' (or body's) text perturbed."""
+        stem, _, suffix = unit.path.rpartition(".")
+        path = f"{SYNTHETIC}{copy}/{stem}-{copy}.{suffix}"
+        if unit.kind == "document":
+            return replace(unit, path=path, body=self.text(unit.body))
+        nodes = [
+            Node(node.label, [replace(e, content=self.text(e.content)) for e in node.entries])
+            for node in unit.nodes
+        ]
+        return replace(unit, path=path, nodes=nodes)
+
+
+def synthetic_units(units: list[Unit], records: int | None) -> Iterator[Unit]:
+    """The units, then as many perturbed copies of them (copy 1, 2, ...) as it takes to yield
+    `records` records (None: the units alone)."""
+    yield from units
+    available = sum(u.records for u in units)
+    if records is None or not available:
+        return
+    copy = 1
+    while available < records:
+        perturbation = Perturbation(copy)
+        for unit in units:
+            yield perturbation.unit(unit, copy)
+        available += sum(u.records for u in units)
+        copy += 1
+
+
+def corpus_records(corpus: Path) -> int:
+    """How many records the shared corpus yields (sizes above it are perturbed copies)."""
+    return sum(u.records for u in read_units(corpus))
+
+
+# ---------------------------------------------------------------------------------------------
+# STARD's law articles as the corpus
+
+
+def articles_corpus(stard: Path, laws: Path | None, folder: Path, count: int | None) -> CorpusInfo:
+    """STARD's law articles (`articles.jsonl`), one Markdown file each as bench/relevance.py
+    writes them (with their chapter's headings, read from `laws`): the first `count` (None: all)
+    in a fixed order of their ids' hashes, so that any size mixes every law."""
+    from .relevance import chapter_headings, write_seeds  # numpy: only when asked for
+
+    with open(stard / "articles.jsonl", encoding="utf-8") as handle:
+        articles = [json.loads(line) for line in handle if line.strip()]
+    articles.sort(key=lambda a: hashlib.sha256(a["docid"].encode("utf-8")).hexdigest())
+    chosen = articles[:count] if count else articles
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    written = write_seeds(chosen, folder, chapter_headings(chosen, laws))
+    characters = sum(len((folder / path).read_text(encoding="utf-8")) for path in written)
+    return CorpusInfo(
+        folder=folder,
+        files=len(written),
+        records=len(chosen),
+        characters=characters,
+        sources={"STARD articles": len(chosen)},
+    )
 
 
 def new_file(corpus: Path, marker: str) -> tuple[str, str]:
@@ -419,6 +531,17 @@ def new_file(corpus: Path, marker: str) -> tuple[str, str]:
     first.content = f"{marker}。{first.content}"
     unit.path = f"added/{marker}.md"
     return unit.path, render(unit)
+
+
+def new_article(stard: Path, marker: str) -> tuple[str, str]:
+    """(relative path, Markdown) of one more article file for a corpus of STARD's articles: the
+    first article with `marker` (a word found nowhere else) at the start of its text."""
+    from .relevance import article_markdown
+
+    with open(stard / "articles.jsonl", encoding="utf-8") as handle:
+        article = json.loads(handle.readline())
+    article["text"] = f"{marker}。{article['text']}"
+    return f"added/{marker}.md", article_markdown(article)
 
 
 # ---------------------------------------------------------------------------------------------

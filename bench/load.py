@@ -1,10 +1,13 @@
 """HTTP measurements against a server on 127.0.0.1: a bounded client (threads and http.client,
-keep-alive) for latency and throughput, and a context manager that starts and stops a server."""
+keep-alive) for latency and throughput, a context manager that starts and stops a server, and the
+memory of a server's whole process tree (Pss summed over the server and its workers)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -30,6 +33,92 @@ def path_with(base: str, params: Sequence[tuple[str, str]]) -> str:
 
 
 @dataclass
+class Memory:
+    """Memory of a process tree from /proc/PID/smaps_rollup, in MB (10^6 bytes): Pss shares each
+    page among the processes that map it, so an index mmap'd by several workers counts once in
+    the sum; Rss would count it once per process."""
+
+    pss: float
+    pss_anon: float
+    pss_file: float
+    rss: float
+    processes: int
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every living descendant, found through the parent pid of each /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        # the command name may hold spaces and parentheses: the fields follow its last ')'
+        fields = text[text.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def tree_memory(pid: int) -> Memory | None:
+    """Pss (and Rss) summed over `pid` and its descendants; None once `pid` is gone."""
+    totals = {"Pss": 0, "Pss_Anon": 0, "Pss_File": 0, "Rss": 0}
+    counted = 0
+    for member in process_tree(pid):
+        try:
+            text = Path(f"/proc/{member}/smaps_rollup").read_text()
+        except OSError:  # gone, or a kernel thread
+            continue
+        counted += 1
+        for line in text.splitlines()[1:]:
+            name, _, rest = line.partition(":")
+            if name in totals:
+                totals[name] += int(rest.split()[0])  # kB
+    if not counted:
+        return None
+    mb = {name: kb * 1024 / 1e6 for name, kb in totals.items()}
+    return Memory(mb["Pss"], mb["Pss_Anon"], mb["Pss_File"], mb["Rss"], counted)
+
+
+class MemorySampler:
+    """Samples a process tree's Pss sum every `interval` seconds in a thread, keeping the largest:
+    `with MemorySampler(pid) as sampler: ...` then `sampler.peak`."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.pid = pid
+        self.interval = interval
+        self.peak: Memory | None = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        memory = tree_memory(self.pid)
+        if memory is not None:
+            self.samples += 1
+            if self.peak is None or memory.pss > self.peak.pss:
+                self.peak = memory
+
+    def _run(self) -> None:
+        self._sample()
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()  # the end of the run is part of it
+
+
+@dataclass
 class Server:
     """A server process we started, and how long it took to answer its first request."""
 
@@ -37,16 +126,13 @@ class Server:
     port: int
     started_seconds: float  # from spawn to the first successful answer
 
-    def peak_memory_mb(self) -> float | None:
-        """The process's peak resident memory so far (VmHWM), where /proc has it."""
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+    def memory(self) -> Memory | None:
+        """The server's memory now: Pss summed over its process and every descendant (workers)."""
+        return tree_memory(self.process.pid)
+
+    def sampler(self, interval: float = 0.5) -> MemorySampler:
+        """A MemorySampler over the server's processes, for the peak during a run."""
+        return MemorySampler(self.process.pid, interval)
 
 
 @contextlib.contextmanager
@@ -84,12 +170,39 @@ def serve(
                 time.sleep(0.05)
             yield Server(process, port, time.perf_counter() - started)
         finally:
+            # the workers of a pre-forking server are ours too: any left after their parent
+            # stopped are stopped by their own pids
+            workers = process_tree(process.pid)[1:] if process.poll() is None else []
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            _stop_left(workers)
+
+
+def _stop_left(pids: list[int], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`, to those of `pids` still alive."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in pids if _alive(pid)]
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if _alive(pid)]
+            time.sleep(0.05)
+        if not alive:
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"  # a zombie waits only for its parent to reap it
 
 
 def _answers(port: int, path: str) -> bool:
