@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import WEB_FIXTURES
+from conftest import SEED_FILE, WEB_FIXTURES
 
 from search.errors import IndexLocked, IndexMissing
 from search.indexer import update_index, writer_lock
@@ -253,3 +253,21 @@ def test_facet_columns_of_unchanged_segments_are_reused_after_an_update(seeds_co
         assert int(after.columns.live.sum()) == 14
         counts = engine.search(SearchRequest(region=("天津市",)))["facets"]["region"]
         assert {c["value"]: c["count"] for c in counts} == {"北京市": 13, "天津市": 1}
+
+
+def test_an_undated_index_gaining_dated_records_keeps_answering(tmp_path):
+    # a segment whose records have no date has no date column: its records read as undated
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "undated.md").write_text("# 无日期的文件\n\n关于节能的说明。\n", encoding="utf-8")
+    index = tmp_path / "index"
+    update_index(seeds, index, vectors="skip")
+    (seeds / "seed.md").write_bytes(SEED_FILE.read_bytes())
+    update_index(seeds, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        result = engine.search(SearchRequest(sort="date", per_page=100))
+        assert result["total"] == 14
+        assert result["hits"][-1]["title"] == "无日期的文件"  # undated last, either way
+        assert result["hits"][0]["date"] == "2013"
+        years = {f["value"]: f["count"] for f in result["facets"]["year"]}
+        assert sum(years.values()) == 13
