@@ -259,6 +259,7 @@ def _log_to_stderr(name: str) -> None:
     logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # waitress gives the root logger a handler of its own
 
 
 if __name__ == "__main__":  # pragma: no cover
