@@ -179,6 +179,8 @@ def stats(index_dir: Path, as_json: bool) -> None:
         f"{result['documents']} records from {result['files']} files, "
         f"{result['warnings']} ingest warnings; generation {result['generation']}"
     )
+    for file in result["warning_files"]:
+        click.echo(f"  {file['file']}: {file['error'] or ', '.join(file['codes'])}")
     for facet, values in result["facets"].items():
         click.echo(f"\n{facet}:")
         for value in values:

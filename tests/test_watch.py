@@ -112,6 +112,10 @@ def wait_for(condition, timeout: float, step: float = 0.1) -> float:
     return time.monotonic() - started
 
 
+def problems(base: str) -> dict[str, dict]:
+    return {file["file"]: file for file in get(base, "/api/health")["warning_files"]}
+
+
 def updates(log: Path) -> list[tuple[int, int, int]]:
     text = log.read_text(encoding="utf-8", errors="replace")
     return [tuple(int(n) for n in m.groups()) for m in UPDATE_LINE.finditer(text)]
@@ -150,6 +154,17 @@ def test_served_folder_follows_files_dropped_in(seeds_copy, tmp_path):
         assert health["watch"]["enabled"] is True
         assert health["watch"]["last_update"] is not None
         assert health["watch"]["last_error"] is None
+
+        # renamed: the same records, under the new name
+        before = len(updates(log_path))
+        (seeds_copy / TIANJIN.name).rename(seeds_copy / "renamed.md")
+        wait_for(lambda: updates(log_path)[before:] == [(1, 0, 1)], 10)
+        assert total("岸电") == 1
+
+        # a file that cannot be read is reported with its error, and serving goes on
+        (seeds_copy / "binary.md").write_bytes(bytes(range(256)) * 64)
+        wait_for(lambda: "binary.md" in problems(base), 10)
+        assert problems(base)["binary.md"]["error"].startswith("not a text file")
 
         # temporary names never start an update
         before = len(updates(log_path))
@@ -247,7 +262,8 @@ def test_watcher_reports_a_failed_update_and_keeps_watching(watched, monkeypatch
         assert engine.search(SearchRequest(q="岸电"))["total"] == 0  # the last index serves on
         failing["on"] = False  # space freed: the retry succeeds
         wait_for(lambda: engine.search(SearchRequest(q="岸电"))["total"] == 1, 10)
-    assert read_status(index).last_error is None
+    wait_for(lambda: read_status(index).last_error is None, 5)  # written just after the commit
+    assert read_status(index).updates == 1
 
 
 def test_edited_synonyms_apply_at_once(tmp_path, monkeypatch, engine):
