@@ -322,10 +322,11 @@ def _prefetch_vectors(seeds: Path, paths: set[Path]) -> None:
 _followed: dict[str, object] = {"generation": None}
 
 
-def follow_data_files(index_root: Path) -> None:
+def follow_data_files(index_root: Path, force: bool = False) -> None:
     """Reload edited synonyms, stop words and issuers at once, and the dictionary once a
-    generation built with it is current (at most one look a second; a few stat calls)."""
-    if analysis.refresh_data() is None:
+    generation built with it is current (at most one look a second unless `force`; a few stat
+    calls)."""
+    if analysis.refresh_data(force) is None:
         return  # looked less than a second ago
     generation = current_generation(Path(index_root))
     if generation is None or generation.name == _followed["generation"]:

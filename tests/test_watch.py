@@ -22,7 +22,7 @@ from conftest import REPO, WEB_FIXTURES
 from bench.load import free_port, serve
 from search import analysis, watch
 from search.errors import StorageFull
-from search.indexer import update_index
+from search.indexer import update_index, writer_lock
 from search.query import SearchIndex
 from search.request import SearchRequest
 from search.watch import SeedsWatcher, read_status, seeds_change_matters, temporary_name
@@ -304,3 +304,70 @@ def test_edited_dictionary_rebuilds_in_the_background(watched, tmp_path, monkeyp
         watcher.stop()
         monkeypatch.delenv("POLICY_SEARCH_DATA")
         analysis.reload_segmenter()  # the packaged dictionary again, for the tests after
+
+
+def test_a_server_process_takes_the_dictionary_of_the_generation_it_serves(
+    seeds_copy, tmp_path, monkeypatch
+):
+    """A worker (which never indexes) keeps its dictionary until a generation built with the
+    edited one is current, then segments queries with it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dictionary.txt").write_text("岸电改造 100 n\n", encoding="utf-8")
+    index = tmp_path / "index"
+    packaged = analysis.loaded_dictionary_hash()
+    try:
+        update_index(seeds_copy, index)  # built with the packaged dictionary
+        watch.follow_data_files(index, force=True)
+        monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+        watch.follow_data_files(index, force=True)
+        assert analysis.loaded_dictionary_hash() == packaged  # the index was not rebuilt yet
+        assert "岸电改造" not in analysis.query_words("岸电改造")
+        update_index(seeds_copy, index)  # another process's rebuild, seen from here:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.reload_segmenter()
+        monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+        assert analysis.loaded_dictionary_hash() == packaged
+        watch.follow_data_files(index, force=True)
+        assert analysis.loaded_dictionary_hash() == analysis.dictionary_file_hash() != packaged
+        assert analysis.query_words("岸电改造") == ["岸电改造"]
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA", raising=False)
+        analysis.reload_segmenter()
+    assert analysis.loaded_dictionary_hash() == packaged
+
+
+def test_watcher_waits_for_another_indexer(watched, monkeypatch):
+    """`policy-search index` (or POST /api/reindex) holding the lock: the watcher retries."""
+    watcher, seeds, index = watched
+    monkeypatch.setattr(watch, "LOCK_WAIT_SECONDS", 0.2)
+    watcher.start()
+    wait_for(lambda: read_status(index).mode == "events", 10)
+    with writer_lock(index):
+        shutil.copy(TIANJIN, seeds / TIANJIN.name)
+        time.sleep(2)
+        assert read_status(index).updates == 0
+    wait_for(lambda: read_status(index).updates == 1, 10)
+    with SearchIndex(index) as engine:
+        assert engine.search(SearchRequest(q="岸电"))["total"] == 1
+
+
+@pytest.mark.slow
+def test_a_burst_of_500_files_is_a_few_updates(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for number in range(500):
+        (drop / f"small-{number:03d}.md").write_text(small_file(number), encoding="utf-8")
+    watcher = SeedsWatcher(seeds_copy, index).start()
+    try:
+        wait_for(lambda: read_status(index).mode == "events", 10)
+        for path in sorted(drop.iterdir()):
+            shutil.copy(path, seeds_copy / path.name)
+        with SearchIndex(index) as engine:
+            wait_for(lambda: engine.search(SearchRequest(q="wfbatch"))["total"] == 500, 180, 1)
+        wait_for(lambda: read_status(index).updates >= 1, 5)
+        assert 1 <= read_status(index).updates <= 5
+    finally:
+        watcher.stop()
