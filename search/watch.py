@@ -41,8 +41,10 @@ QUIET_SECONDS = 1.8
 MAX_DELAY_SECONDS = 30.0
 # After a failed update (a full disk), try again this much later even without a new change.
 RETRY_SECONDS = 30.0
-# How long an update waits for another indexer (a CLI run, POST /api/reindex) before retrying.
+# How long an update waits for another indexer (a CLI run, POST /api/reindex), and how long
+# after that it tries again.
 LOCK_WAIT_SECONDS = 5.0
+LOCKED_RETRY_SECONDS = 1.0
 
 # Records whose vectors are encoded ahead of an update in one batch (vectors.CACHE_SIZE keeps 8192).
 PREFETCH_RECORDS = 4096
@@ -51,7 +53,10 @@ TEMPORARY_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".part", ".c
 TEMPORARY_SUFFIXES += (".download", ".partial", ".bak")
 
 # Whole-program guard around each update: a fork while the watcher holds the writer's lock would
-# hand the child a copy of the lock's descriptor (an flock lives until every copy is closed).
+# hand the child a copy of the lock's descriptor (an flock lives until every copy is closed) and
+# of the index files being written. So a fork (gunicorn replacing a worker) waits for the update
+# in progress; closing the copies in the child instead would close descriptors that objects
+# copied with it still own.
 _updating = threading.Lock()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
@@ -148,6 +153,7 @@ class SeedsWatcher:
     # -- life cycle
 
     def start(self) -> SeedsWatcher:
+        self._write_status()  # replaces the status a killed server may have left
         self._thread = threading.Thread(target=self._run, name="seeds-watcher", daemon=True)
         self._thread.start()
         return self
@@ -191,10 +197,11 @@ class SeedsWatcher:
         self.status.mode = "polling" if polling else "events"
         log.info("watch: watching %s (%s)", self.seeds, self.status.mode)
         self._write_status()
-        # changes made while no server ran: one update now
+        # changes made while no server ran: one update, after a quiet period like any other (so
+        # that gunicorn forks its workers first: a fork waits for an update in progress)
         pending_seeds, pending_rebuild = True, False
-        first_change = last_change = time.monotonic() - self.quiet
-        retry_at = None
+        first_change = last_change = time.monotonic()
+        hold_until = 0.0  # after a failed update: not before then
         try:
             while not self._stop.is_set():
                 changes = notifier.watch(50, 50, 500, self._stop)
@@ -209,18 +216,18 @@ class SeedsWatcher:
                         pending_rebuild |= rebuild
                 elif changes == "stop":
                     break
-                due = now - last_change >= self.quiet or now - first_change >= MAX_DELAY_SECONDS
-                if retry_at is not None and now >= retry_at:
-                    due, retry_at = True, None
-                if (pending_seeds or pending_rebuild) and due:
-                    if self._update(rebuild=pending_rebuild):
+                settled = now - last_change >= self.quiet
+                if (
+                    (pending_seeds or pending_rebuild)
+                    and (settled or now - first_change >= MAX_DELAY_SECONDS)
+                    and now >= hold_until
+                ):
+                    outcome = self._update(rebuild=pending_rebuild)
+                    if outcome == "done":
                         pending_seeds = pending_rebuild = False
-                        retry_at = None
-                    else:
-                        retry_at = time.monotonic() + (
-                            1.0 if self.status.last_error is None else RETRY_SECONDS
-                        )
-                        last_change = first_change = time.monotonic()
+                    else:  # locked: retry soon; failed (a full disk): retry later
+                        delay = LOCKED_RETRY_SECONDS if outcome == "locked" else RETRY_SECONDS
+                        hold_until = time.monotonic() + delay
         finally:
             notifier.close()
 
@@ -246,8 +253,8 @@ class SeedsWatcher:
                 log.info("watch: %s changed (searches use it at once)", path.name)
         return seeds_changed, rebuild
 
-    def _update(self, rebuild: bool) -> bool:
-        """One update; False when it should be tried again."""
+    def _update(self, rebuild: bool) -> str:
+        """One update: "done", "locked" (another indexer held the lock) or "failed"."""
         started = time.monotonic()
         touched, self._touched = self._touched, set()
         _prefetch_vectors(self.seeds, touched)
@@ -258,14 +265,14 @@ class SeedsWatcher:
                 )
         except IndexLocked as exc:
             log.info("watch: %s; retrying", exc)
-            return False
+            return "locked"
         except SearchError as exc:  # a full disk, an unwritable folder: the last index serves on
             log.error("watch: update failed: %s", exc)
             self.status.last_error = str(exc)
             self._write_status()
-            return False
+            return "failed"
         self._report(result, time.monotonic() - started)
-        return True
+        return "done"
 
     def _report(self, result: UpdateResult, seconds: float) -> None:
         files_changed = len(result.added) + len(result.changed) + len(result.removed)
