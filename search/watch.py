@@ -172,14 +172,15 @@ class SeedsWatcher:
 
     def _notifier(self):
         """watchfiles' Rust notifier over the watched folders, and whether it polls."""
+        # watchfiles.watch() is a loop over RustNotify that sleeps in Rust and cannot say whether
+        # it polls; we drive RustNotify ourselves (the same calls, watchfiles pinned below 2)
         from watchfiles._rust_notify import RustNotify
+        from watchfiles.main import _default_force_polling  # WATCHFILES_FORCE_POLLING, WSL
 
-        force = self.force_polling
-        if force is None:
-            force = bool(os.environ.get("WATCHFILES_FORCE_POLLING", "").strip()) or None
+        force = _default_force_polling(self.force_polling)
         paths = [str(p) for p in self._watched() if p.is_dir()]
         try:
-            notifier = RustNotify(paths, False, bool(force), 300, True, True)
+            notifier = RustNotify(paths, False, force, 300, True, True)
         except OSError as exc:  # out of inotify watches, and the like: poll instead
             log.warning("watch: no file events (%s); polling the seeds folder instead", exc)
             notifier = RustNotify(paths, False, True, 300, True, True)

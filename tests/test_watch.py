@@ -371,3 +371,17 @@ def test_a_burst_of_500_files_is_a_few_updates(seeds_copy, tmp_path):
         assert 1 <= read_status(index).updates <= 5
     finally:
         watcher.stop()
+
+
+def test_watcher_polls_where_there_are_no_events_and_says_so(seeds_copy, tmp_path):
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    watcher = SeedsWatcher(seeds_copy, index, quiet=0.3, force_polling=True).start()
+    try:
+        wait_for(lambda: read_status(index).mode == "polling", 10)
+        shutil.copy(TIANJIN, seeds_copy / TIANJIN.name)
+        wait_for(lambda: read_status(index).updates == 1, 10)
+    finally:
+        watcher.stop()
+    with SearchIndex(index) as engine:
+        assert engine.search(SearchRequest(q="岸电"))["total"] == 1
