@@ -500,7 +500,8 @@ def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_pat
         POLICY_SEARCH_INDEX=str(tmp_path / "index"),
         POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
     )
-    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port)]
+    # --no-watch: the reindex below is the only update
+    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--no-watch"]
     base = f"http://127.0.0.1:{port}"
 
     def marked() -> dict[str, list[str]]:
