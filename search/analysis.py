@@ -60,20 +60,21 @@ def _data_lines(path: Path) -> Iterator[list[str]]:
             yield line.split()
 
 
-def _new_segmenter(dictionary: bytes):
-    """A segmenter with jieba's dictionary and ours (the bytes of dictionary.txt).
+def _new_segmenter(dictionary: bytes, fresh: bool = False):
+    """A segmenter with jieba's dictionary and ours (the bytes of dictionary.txt): the module's
+    own (first load), or a `fresh` one (a reload: words cannot be taken out of one).
 
     rjieba (a Rust port of jieba) segments identically and about 19x faster; jieba is the fallback.
     """
     try:
         import rjieba
 
-        segmenter = rjieba.Jieba()
+        segmenter = rjieba.Jieba() if fresh else rjieba
     except ImportError:  # pragma: no cover - rjieba ships wheels for our platforms
         import jieba
 
         jieba.setLogLevel(60)
-        segmenter = jieba.Tokenizer()
+        segmenter = jieba.Tokenizer() if fresh else jieba
     for line in dictionary.decode("utf-8").splitlines():
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -92,8 +93,9 @@ def _load_segmenter():
     with _segmenter_lock:
         if _segmenter is None:
             dictionary = data_file(DICTIONARY_NAME).read_bytes()
-            _segmenter = _new_segmenter(dictionary)
+            segmenter = _new_segmenter(dictionary)
             _dictionary_hash = hashlib.sha256(dictionary).hexdigest()
+            _segmenter = segmenter
     return _segmenter
 
 
@@ -115,11 +117,15 @@ def reload_segmenter() -> bool:
     """Load the dictionary file again if it changed; True when it did. Everything computed with
     the old one (the words inside words, the synonyms' query words) is forgotten."""
     global _segmenter, _dictionary_hash
-    dictionary = data_file(DICTIONARY_NAME).read_bytes()
+    _load_segmenter()
+    try:
+        dictionary = data_file(DICTIONARY_NAME).read_bytes()
+    except OSError:  # being replaced, or gone: keep the one loaded
+        return False
     digest = hashlib.sha256(dictionary).hexdigest()
     if digest == _dictionary_hash:
         return False
-    segmenter = _new_segmenter(dictionary)
+    segmenter = _new_segmenter(dictionary, fresh=True)
     with _segmenter_lock:
         _segmenter, _dictionary_hash = segmenter, digest
     _word_parts.cache_clear()
@@ -130,7 +136,9 @@ def reload_segmenter() -> bool:
 def _has_word(segmenter, word: str) -> bool:
     if hasattr(segmenter, "has_word"):
         return segmenter.has_word(word)
-    return bool(segmenter.FREQ.get(word))  # pragma: no cover - jieba
+    # jieba: the module, or a Tokenizer (after a reload)
+    frequency = getattr(segmenter, "get_FREQ", None) or segmenter.FREQ.get  # pragma: no cover
+    return bool(frequency(word))  # pragma: no cover
 
 
 # Full-width ASCII (Ｇ, ２, ：) folded to its half-width form, one character for one, so that
