@@ -158,7 +158,8 @@ def serve(seeds: Path, index: Path, threads: int = 8, timeout: float = 120.0) ->
         "serve", "--host", HOST, "--port", str(port), "--seeds", str(seeds), "--index", str(index)
     )
     with tempfile.TemporaryFile() as log:
-        command = [*command, "--threads", str(threads)]
+        # --no-watch: the runs measured here are the only indexers (a watcher would take the lock)
+        command = [*command, "--threads", str(threads), "--no-watch"]
         with load.serve(command, port, "/api/health", timeout, child_env(), log, REPO):
             yield port
         log.seek(0)

@@ -1,20 +1,48 @@
 """Chinese analysis for Whoosh: a jieba tokenizer with ordinal positions and character offsets,
-the domain dictionary, the synonym groups and the stop list (all editable data files in search/data)."""
+the domain dictionary, the synonym groups and the stop list (all editable data files in search/data,
+each overridable by a file of the same name in the folder POLICY_SEARCH_DATA names).
+
+A long-running process picks up edited data files without a restart: `refresh_data()` (called at
+most once a second per process, by the web app) reloads the synonyms and the stop list at once; the
+dictionary decides what the index holds, so it is reloaded (`reload_segmenter`) only alongside an
+index generation built with it (the manifest records the dictionary's hash)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from whoosh.analysis import Composable, Token, Tokenizer
 
+from .config import data_folder
+
 DATA_DIR = Path(__file__).parent / "data"
-DICTIONARY_FILE = DATA_DIR / "dictionary.txt"
+DICTIONARY_NAME = "dictionary.txt"
+DICTIONARY_FILE = DATA_DIR / DICTIONARY_NAME
 SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
 STOPWORDS_FILE = DATA_DIR / "stopwords.txt"
+# The editable data files a configured data folder may override (any of them).
+DATA_NAMES = ("dictionary.txt", "synonyms.txt", "stopwords.txt", "issuers.txt")
+
+
+def data_dirs() -> list[Path]:
+    """The folders data files are read from: the packaged one, then the configured one."""
+    configured = data_folder()
+    return [DATA_DIR] if configured is None else [DATA_DIR, configured]
+
+
+def data_file(name: str) -> Path:
+    """The data file `name` in use: the configured folder's when it has one, else the packaged one."""
+    configured = data_folder()
+    if configured is not None and (configured / name).is_file():
+        return configured / name
+    return DATA_DIR / name
+
 
 # Dictionary words inside a longer word are indexed too (jieba's search mode, extended from 2-
 # and 3-character pieces to every length); past this length a "word" is a run of Latin or digits.
@@ -22,6 +50,7 @@ MAX_COMPOUND = 12
 
 _segmenter_lock = threading.Lock()
 _segmenter = None
+_dictionary_hash: str | None = None  # of the dictionary the segmenter loaded
 
 
 def _data_lines(path: Path) -> Iterator[list[str]]:
@@ -31,33 +60,85 @@ def _data_lines(path: Path) -> Iterator[list[str]]:
             yield line.split()
 
 
-def _load_segmenter():
-    """Import the segmenter and load the domain dictionary, once per process.
+def _new_segmenter(dictionary: bytes, fresh: bool = False):
+    """A segmenter with jieba's dictionary and ours (the bytes of dictionary.txt): the module's
+    own (first load), or a `fresh` one (a reload: words cannot be taken out of one).
 
     rjieba (a Rust port of jieba) segments identically and about 19x faster; jieba is the fallback.
     """
-    global _segmenter
+    try:
+        import rjieba
+
+        segmenter = rjieba.Jieba() if fresh else rjieba
+    except ImportError:  # pragma: no cover - rjieba ships wheels for our platforms
+        import jieba
+
+        jieba.setLogLevel(60)
+        segmenter = jieba.Tokenizer() if fresh else jieba
+    for line in dictionary.decode("utf-8").splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        freq = int(fields[1]) if len(fields) > 1 else None
+        tag = fields[2] if len(fields) > 2 else None
+        segmenter.add_word(fields[0], freq, tag)
+    return segmenter
+
+
+def _load_segmenter():
+    """The segmenter with the domain dictionary, loaded once per process (and on reload)."""
+    global _segmenter, _dictionary_hash
+    if _segmenter is not None:
+        return _segmenter
     with _segmenter_lock:
         if _segmenter is None:
-            try:
-                import rjieba as segmenter
-            except ImportError:  # pragma: no cover - rjieba ships wheels for our platforms
-                import jieba as segmenter
-
-                segmenter.setLogLevel(60)
-            for fields in _data_lines(DICTIONARY_FILE):
-                word = fields[0]
-                freq = int(fields[1]) if len(fields) > 1 else None
-                tag = fields[2] if len(fields) > 2 else None
-                segmenter.add_word(word, freq, tag)
+            dictionary = data_file(DICTIONARY_NAME).read_bytes()
+            segmenter = _new_segmenter(dictionary)
+            _dictionary_hash = hashlib.sha256(dictionary).hexdigest()
             _segmenter = segmenter
     return _segmenter
+
+
+def loaded_dictionary_hash() -> str:
+    """The sha256 of the dictionary the segmenter uses (recorded in each index generation)."""
+    _load_segmenter()
+    return _dictionary_hash  # type: ignore[return-value]
+
+
+def dictionary_file_hash() -> str | None:
+    """The sha256 of the dictionary file on disk now (None if unreadable)."""
+    try:
+        return hashlib.sha256(data_file(DICTIONARY_NAME).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def reload_segmenter() -> bool:
+    """Load the dictionary file again if it changed; True when it did. Everything computed with
+    the old one (the words inside words, the synonyms' query words) is forgotten."""
+    global _segmenter, _dictionary_hash
+    _load_segmenter()
+    try:
+        dictionary = data_file(DICTIONARY_NAME).read_bytes()
+    except OSError:  # being replaced, or gone: keep the one loaded
+        return False
+    digest = hashlib.sha256(dictionary).hexdigest()
+    if digest == _dictionary_hash:
+        return False
+    segmenter = _new_segmenter(dictionary, fresh=True)
+    with _segmenter_lock:
+        _segmenter, _dictionary_hash = segmenter, digest
+    _word_parts.cache_clear()
+    synonym_groups.cache_clear()
+    return True
 
 
 def _has_word(segmenter, word: str) -> bool:
     if hasattr(segmenter, "has_word"):
         return segmenter.has_word(word)
-    return bool(segmenter.get_FREQ(word))  # jieba
+    # jieba: the module, or a Tokenizer (after a reload)
+    frequency = getattr(segmenter, "get_FREQ", None) or segmenter.FREQ.get  # pragma: no cover
+    return bool(frequency(word))  # pragma: no cover
 
 
 # Full-width ASCII (Ｇ, ２, ：) folded to its half-width form, one character for one, so that
@@ -227,14 +308,16 @@ def BigramAnalyzer() -> Composable:
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    return frozenset(normalize(w) for fields in _data_lines(STOPWORDS_FILE) for w in fields)
+    return frozenset(
+        normalize(w) for fields in _data_lines(data_file("stopwords.txt")) for w in fields
+    )
 
 
 @lru_cache(maxsize=1)
 def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Map each normalised word to its group, each member as its query words (a phrase if several)."""
     groups: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for fields in _data_lines(SYNONYMS_FILE):
+    for fields in _data_lines(data_file("synonyms.txt")):
         members = tuple(tuple(query_words(w)) for w in fields)
         for word in fields:
             groups[normalize(word)] = members
@@ -248,3 +331,55 @@ def synonyms(word: str) -> tuple[tuple[str, ...], ...]:
         return ((normalize(word),),)
     own = (normalize(word),)
     return (own, *(m for m in group if m != own))
+
+
+# -- data files edited while a process runs
+
+
+def _signature(name: str) -> tuple:
+    path = data_file(name)
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+REFRESH_INTERVAL = 1.0  # seconds between two looks at the data files' modification times
+_data_reloaders: dict[str, list[Callable[[], None]]] = {
+    "synonyms.txt": [synonym_groups.cache_clear],
+    "stopwords.txt": [stopwords.cache_clear],
+}
+_data_seen: dict[str, tuple] = {name: _signature(name) for name in _data_reloaders}
+_data_checked = 0.0
+_refresh_lock = threading.Lock()
+
+
+def on_data_change(name: str, reload: Callable[[], None]) -> None:
+    """Have `refresh_data` call `reload` when the data file `name` (e.g. issuers.txt) changes."""
+    _data_reloaders.setdefault(name, []).append(reload)
+
+
+def refresh_data(force: bool = False) -> list[str] | None:
+    """Reload the data files (other than the dictionary) edited since the last look, at most once
+    every REFRESH_INTERVAL seconds unless `force`: the names of those reloaded, None when it did
+    not look (too soon). A few stat calls: cheap enough for every request."""
+    global _data_checked
+    now = time.monotonic()
+    if not force and now - _data_checked < REFRESH_INTERVAL:
+        return None
+    if not _refresh_lock.acquire(blocking=False):
+        return None  # another thread is looking
+    try:
+        _data_checked = now
+        changed = []
+        for name, reloaders in _data_reloaders.items():
+            signature = _signature(name)
+            if signature != _data_seen.get(name):
+                _data_seen[name] = signature
+                for reload in reloaders:
+                    reload()
+                changed.append(name)
+        return changed
+    finally:
+        _refresh_lock.release()

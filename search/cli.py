@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,6 +211,8 @@ def stats(index_dir: Path, as_json: bool) -> None:
     )
     done, total = result["vectors"]["done"], result["vectors"]["total"]
     click.echo(f"sentence vectors: {done} of {total}" + (" (pass running)" if done < total else ""))
+    for file in result["warning_files"]:
+        click.echo(f"  {file['file']}: {file['error'] or ', '.join(file['codes'])}")
     for facet, values in result["facets"].items():
         click.echo(f"\n{facet}:")
         for value in values:
@@ -232,20 +235,33 @@ def stats(index_dir: Path, as_json: bool) -> None:
 @_option(
     "--threads", env="THREADS", type=click.IntRange(min=1), default=4, help="Threads a process."
 )
+@_option(
+    "--watch/--no-watch",
+    env="WATCH",
+    default=Settings.watch,
+    help="Update the index when files in the seeds folder (or the data files) change.",
+)
 def serve(
-    host: str, port: int, seeds: Path, index_dir: Path, workers: int | None, threads: int
+    host: str,
+    port: int,
+    seeds: Path,
+    index_dir: Path,
+    workers: int | None,
+    threads: int,
+    watch: bool,
 ) -> None:
     """Serve the web page and the JSON API; builds the index first if there is none.
 
     Several worker processes share the index (pre-forked by gunicorn); each answers `--threads`
-    requests at once. POST /api/reindex needs the token in POLICY_SEARCH_REINDEX_TOKEN (without
-    it, it is refused).
+    requests at once. Markdown files added to, changed in or removed from the seeds folder are
+    searchable within seconds (--no-watch: only after `policy-search index`). POST /api/reindex
+    needs the token in POLICY_SEARCH_REINDEX_TOKEN (without it, it is refused).
     """
     from web import create_app
     from web.server import default_workers
     from web.server import serve as run_server
 
-    settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir)
+    settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir, watch=watch)
     if current_generation(settings.index) is None:
         click.echo(f"No index at {settings.index}: building it from {settings.seeds} ...")
         try:
@@ -253,14 +269,31 @@ def serve(
         except SearchError as exc:
             raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])
+    make_watcher = None
+    if settings.watch:
+        from .watch import SeedsWatcher
+
+        _log_to_stderr("search.watch")
+        make_watcher = lambda: SeedsWatcher(settings.seeds, settings.index)  # noqa: E731
     run_server(
-        lambda: create_app({"SETTINGS": settings}),
+        lambda: create_app({"SETTINGS": settings, "WATCH": settings.watch}),
         settings.host,
         settings.port,
         workers or default_workers(),
         threads,
         announce=click.echo,
+        watcher=make_watcher,
     )
+
+
+def _log_to_stderr(name: str) -> None:
+    """One line per message of logger `name` (the watcher's updates) on stderr, with the time."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # waitress gives the root logger a handler of its own
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_PREFIX = "POLICY_SEARCH_"
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,14 @@ class Settings:
     reindex_token: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    watch: bool = True  # `serve` watches the seeds folder
+
+
+def data_folder() -> Path | None:
+    """The folder whose data files (dictionary.txt, synonyms.txt, stopwords.txt, issuers.txt)
+    override the packaged ones: POLICY_SEARCH_DATA, or None."""
+    value = os.environ.get(ENV_PREFIX + "DATA", "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def settings_from_env(**overrides: object) -> Settings:
@@ -28,6 +37,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "reindex_token": env.get(ENV_PREFIX + "REINDEX_TOKEN") or None,
         "host": env.get(ENV_PREFIX + "HOST", "127.0.0.1"),
         "port": int(env.get(ENV_PREFIX + "PORT", "8000")),
+        "watch": env.get(ENV_PREFIX + "WATCH", "1").strip().lower() not in FALSE_WORDS,
     }
     for key, value in overrides.items():
         if value is not None:

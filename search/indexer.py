@@ -25,7 +25,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import vectorpass, vectors
+from . import analysis, vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -235,6 +235,14 @@ def check_manifest(generation: Path, manifest: dict) -> None:
     )
 
 
+def _check_dictionary(manifest: dict) -> None:
+    """Raise SearchError when the index was built with another dictionary than the one loaded:
+    its words were cut differently, so adding to it would mix two segmentations."""
+    recorded = manifest.get("dictionary")  # absent: built before the hash was recorded
+    if recorded is not None and recorded != analysis.loaded_dictionary_hash():
+        raise SearchError(f"the dictionary {analysis.data_file('dictionary.txt')} changed")
+
+
 # ---------------------------------------------------------------------------------------------
 # Update
 
@@ -267,6 +275,7 @@ def update_index(
     started = time.monotonic()
     try:
         with writer_lock(index_root, wait):
+            analysis.reload_segmenter()  # index with the dictionary on disk, edited or not
             _remove_abandoned_builds(index_root)
             try:
                 generation = current_generation(index_root)
@@ -276,6 +285,7 @@ def update_index(
                     try:
                         manifest = read_manifest(generation)
                         check_manifest(generation, manifest)
+                        _check_dictionary(manifest)
                     except SearchError as exc:
                         manifest = None
                         notices.append(f"{exc}; rebuilding the whole index")
@@ -360,7 +370,11 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     building = index_root / (name + ".tmp")
     building.mkdir()
     files = _scan(seeds)
-    manifest = {"version": MANIFEST_VERSION, "files": {}}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "dictionary": analysis.loaded_dictionary_hash(),
+        "files": {},
+    }
     report = IngestReport()
     ix = whoosh_index.create_in(str(building), PolicySchema())
     with _writer(ix) as writer:

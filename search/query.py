@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from whoosh.searching import Searcher
 from .analysis import normalize, query_words
 from .compiler import CompiledQuery, compile_query
 from .contract import hit
-from .errors import DocumentNotFound
+from .errors import DocumentNotFound, SearchError
 from .facets import all_of, facet_counts, filter_masks, sorted_page
 from .highlight import Highlight, Highlighter
-from .layout import manifest_report, read_manifest
+from .layout import MANIFEST_FILE, manifest_report, read_manifest
 from .querylang import QUOTE_MARKS
 from .ranking import DEFAULT, RankingConfig
 from .reader import CurrentIndex, Generation
@@ -256,6 +257,7 @@ class SearchIndex:
             "files": files,
             "warnings": warnings,
             "vectors": self.vector_progress(),
+            "warning_files": self.changes()["warning_files"],
             "facets": browse["facets"],
         }
 
@@ -264,6 +266,30 @@ class SearchIndex:
         Until done == total, questions are ranked without meaning for the others."""
         searcher, generation = self.searcher()
         return generation.scoring.vector_progress(searcher.reader(), generation.columns.live)
+
+    def changes(self) -> dict:
+        """When the current generation last changed (its manifest's time, ISO) and the files whose
+        last reading left warnings or an error, with their warning codes; read once per commit."""
+        generation = self._current.generation()
+        cached = getattr(self, "_changes", None)
+        if cached is not None and cached[0] == generation.label:
+            return cached[1]
+        changed, problems = None, []
+        try:
+            manifest_path = generation.path / MANIFEST_FILE
+            changed = datetime.fromtimestamp(manifest_path.stat().st_mtime, UTC)
+            for file in manifest_report(read_manifest(generation.path)).files:
+                if file.warnings or file.error:
+                    codes = sorted({w.code for w in file.warnings})
+                    problems.append({"file": file.path, "codes": codes, "error": file.error})
+        except (OSError, SearchError):  # the manifest is advisory here
+            pass
+        facts = {
+            "changed": changed.isoformat(timespec="seconds") if changed else None,
+            "warning_files": problems,
+        }
+        self._changes = (generation.label, facts)
+        return facts
 
 
 def _fused_page(

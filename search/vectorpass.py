@@ -64,11 +64,14 @@ def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
         ix.close()
 
 
-def run(index_root: Path, progress: Callable[[int, int], None] | None = None) -> int | None:
+def run(
+    index_root: Path, progress: Callable[[int, int], None] | None = None, queue: bool = False
+) -> int | None:
     """Fill the store of `index_root` with the vectors its current generation lacks: how many
-    were stored, or None when another pass holds the lock (it will see to them)."""
+    were stored, or None when another pass holds the lock (it will see to them). With `queue`,
+    wait for a running pass to finish first, unless another pass is waiting already."""
     index_root = Path(index_root)
-    with pass_lock(index_root) as held:
+    with pass_lock(index_root, queue) as held:
         if not held:
             return None
         store = VectorStore(index_root)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         sys.exit("usage: python -m search.vectorpass INDEX_FOLDER")
     started = time.monotonic()
-    stored = run(Path(args[0]))
+    stored = run(Path(args[0]), queue=True)
     if stored is None:
         print("another vector pass is running; leaving the work to it")
     else:

@@ -32,6 +32,9 @@ from . import vectors
 
 STORE_FILE = "vectors.sqlite"
 PASS_LOCK_FILE = ".vectors.lock"
+# held by the one pass waiting for the running one: a commit made while a pass runs may come
+# after its last look, so the next pass waits its turn rather than leave; a third leaves
+QUEUE_LOCK_FILE = ".vectors.queue"
 PASS_LOG_FILE = "vectors.log"
 BATCH = 64
 
@@ -208,18 +211,35 @@ def _resized(array: np.ndarray, capacity: int) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def pass_lock(index_root: Path) -> Iterator[bool]:
-    """Whether this process got the pass lock (an flock, freed when its holder dies)."""
-    handle = open(Path(index_root) / PASS_LOCK_FILE, "a+")  # noqa: SIM115 - held across the yield
+def _flock(path: Path, wait: bool) -> Iterator[bool]:
+    """Whether this process holds the flock of `path` (freed when its holder dies)."""
+    handle = open(path, "a+")  # noqa: SIM115 - held across the yield
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
         yield True
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def pass_lock(index_root: Path, queue: bool = False) -> Iterator[bool]:
+    """Whether this process may run the pass: at once, or (`queue`) after the running pass, when
+    no other pass is already waiting for it."""
+    root = Path(index_root)
+    if not queue:
+        with _flock(root / PASS_LOCK_FILE, wait=False) as held:
+            yield held
+        return
+    with _flock(root / QUEUE_LOCK_FILE, wait=False) as first_in_line:
+        if not first_in_line:
+            yield False
+            return
+        with _flock(root / PASS_LOCK_FILE, wait=True) as held:
+            yield held
 
 
 Pending = Callable[[], list[tuple[int, str]]]

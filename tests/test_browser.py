@@ -9,7 +9,7 @@ import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REPO, SEEDS, XSS_FILE
+from conftest import REPO, SEEDS, WEB_FIXTURES, XSS_FILE
 from playwright.sync_api import expect, sync_playwright
 
 from bench.load import free_port, serve
@@ -271,3 +271,31 @@ def test_screenshots_desktop_and_phone(server, browser):
         assert shown.errors == []
     for name in ("search-desktop", "search-phone", "document-desktop", "document-phone"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_page_offers_to_refresh_when_a_file_is_dropped_in(tmp_path, tab):
+    """One process (waitress) watching its seeds: the open page notices the new generation."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    port = free_port()
+    env = dict(
+        os.environ,
+        POLICY_SEARCH_SEEDS=str(seeds),
+        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
+        POLICY_SEARCH_REINDEX_TOKEN="",
+    )
+    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "1"]
+    with (
+        open(tmp_path / "server.log", "w+b") as log,
+        serve(command, port, "/api/health", 60, env, log, REPO),
+    ):
+        page = tab.page
+        page.goto(f"http://127.0.0.1:{port}/?q=岸电")
+        assert total(page) == 0
+        assert page.locator("#index-changed").inner_text() != "未知"
+        expect(page.locator("#stale-banner")).to_be_hidden()
+        shutil.copy(WEB_FIXTURES / "tianjin-port-key-nodes.md", seeds / "tianjin.md")
+        expect(page.locator("#stale-banner")).to_be_visible(timeout=15_000)
+        page.locator("#stale-refresh").click()
+        expect(page.locator("#total")).to_have_text("1")
+        expect(page.locator("#stale-banner")).to_be_hidden()

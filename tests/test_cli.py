@@ -48,7 +48,19 @@ def test_cli_index_search_and_stats(runner, seeds_copy, tmp_path):
         r"13 records from 1 files, [1-9]\d* ingest warnings; generation 1\.1",
         stats.stdout.splitlines()[0],
     )
+    # the files whose reading left warnings, with their codes
+    assert stats.stdout.splitlines()[1] == (
+        "  beijing-industry-carbon-key-nodes.md: nodes_missing, truncated"
+    )
     assert "北京市发展改革委" in stats.stdout
+    as_json = json.loads(runner.invoke(["stats", "--json", "--index", str(index)]).stdout)
+    assert as_json["warning_files"] == [
+        {
+            "file": "beijing-industry-carbon-key-nodes.md",
+            "codes": ["nodes_missing", "truncated"],
+            "error": None,
+        }
+    ]
 
 
 def test_cli_search_json_is_exactly_the_library_result(runner, seed_index):

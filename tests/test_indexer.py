@@ -27,7 +27,6 @@ from search.records import unpack
 from search.request import SearchRequest
 
 REPO = Path(__file__).resolve().parent.parent
-SEED_FILE = REPO / "seeds" / "beijing-industry-carbon-key-nodes.md"
 
 
 NEW_COMPILATION = """# 上海市 交通领域 碳排量关键节点政策与事件汇编

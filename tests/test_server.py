@@ -51,7 +51,9 @@ def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
         POLICY_SEARCH_INDEX=str(tmp_path / "index"),
         POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
     )
+    # --no-watch: the reindex below is the only update (the watcher is tests/test_watch.py's)
     command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "2"]
+    command.append("--no-watch")
     base = f"http://127.0.0.1:{port}"
     with (
         open(tmp_path / "server.log", "w+b") as log,

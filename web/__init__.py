@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from search import vectors
+from search import vectors, watch
 from search.config import settings_from_env
 from search.errors import SearchError
 from search.layout import current_generation
@@ -36,6 +36,7 @@ DEFAULTS = {
     "REINDEX_INTERVAL": 5.0,  # seconds between two reindex runs of one app
     "REINDEX_WAIT": 1.0,  # seconds a reindex waits for another indexer's lock
     "EXPORT_LIMIT": 10_000,  # records in one export
+    "WATCH": False,  # whether `serve` watches the seeds folder (reported by /api/health)
 }
 
 
@@ -57,6 +58,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = index
     app.extensions[EXTENSION + ".reindex"] = {"lock": threading.Lock(), "last": None}
     _warm(index)
+
+    @app.before_request
+    def follow_data_files() -> None:
+        # edited synonyms at once, an edited dictionary with the generation built with it
+        watch.follow_data_files(settings.index)
 
     @app.before_request
     def refuse_large_bodies() -> None:

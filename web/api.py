@@ -16,6 +16,7 @@ from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from search.indexer import update_index
 from search.request import SearchRequest
+from search.watch import WatchStatus, read_status
 
 from .openapi import openapi_document
 from .state import EXTENSION, search_index, search_request, settings
@@ -43,14 +44,28 @@ def health():
     # count and label from one search: two calls could straddle a commit and mix generations
     index = search_index()
     browse = index.search(SearchRequest(per_page=1))
+    changes = index.changes()
     return jsonify(
         {
             "status": "ok",
             "documents": browse["total"],
             "generation": browse["generation"],
             "vectors": index.vector_progress(),
+            "changed": changes["changed"],
+            "watch": watch_status(),
+            "warning_files": changes["warning_files"],
         }
     )
+
+
+def watch_status() -> dict:
+    """The seeds folder's watcher, as the process running it last wrote (search/watch.py)."""
+    if not current_app.config["WATCH"]:
+        return WatchStatus().to_dict()
+    status = read_status(settings().index)
+    if status.pid is None:  # not started yet, or stopped
+        return {**WatchStatus(enabled=True).to_dict()}
+    return {**status.to_dict(), "enabled": True}
 
 
 @blueprint.post("/reindex")

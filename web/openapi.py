@@ -177,12 +177,52 @@ RECORD = _object(
     }
 )
 
+WARNING_FILE = _object(
+    {
+        "file": {"type": "string", "description": "Path within the seeds folder."},
+        "codes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The codes of its ingest warnings (truncated, no_date, ...).",
+        },
+        "error": {**_nullable("string"), "description": "Why it could not be read at all."},
+    }
+)
+
+WATCH = _object(
+    {
+        "enabled": {"type": "boolean", "description": "Whether serve watches the seeds folder."},
+        "mode": {
+            "type": ["string", "null"],
+            "enum": ["events", "polling", None],
+            "description": "File events from the system, or polling where it has none.",
+        },
+        "last_update": {
+            **_nullable("string"),
+            "description": "When the watcher last updated the index (ISO 8601).",
+        },
+        "last_error": {
+            **_nullable("string"),
+            "description": "Why the last update failed (the last index serves on); null after "
+            "a success.",
+        },
+        "updates": {"type": ["integer", "null"], "description": "Updates the watcher made."},
+    },
+    "The seeds folder's watcher (`serve --no-watch` turns it off).",
+)
+
 HEALTH = _object(
     {
         "status": {"type": "string", "const": "ok"},
         "documents": {"type": "integer", "minimum": 0},
         "generation": {"type": "string"},
         "vectors": _ref("VectorProgress"),
+        "changed": {
+            **_nullable("string"),
+            "description": "When the index last changed (ISO 8601).",
+        },
+        "watch": WATCH,
+        "warning_files": {"type": "array", "items": WARNING_FILE},
     }
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
@@ -216,7 +217,13 @@ def year_chart(result: dict, state) -> dict | None:
     }
 
 
-def render_search(result: dict | None, state, error: InvalidParameter | None = None, status=200):
+def render_search(
+    result: dict | None,
+    state,
+    error: InvalidParameter | None = None,
+    status=200,
+    changed: str | None = None,
+):
     values = {}
     for name, value in state:
         values.setdefault(name, []).append(value)
@@ -243,8 +250,17 @@ def render_search(result: dict | None, state, error: InvalidParameter | None = N
         export_query=urlencode(without(state, "page")),
         export_limit=current_app.config["EXPORT_LIMIT"],
         kind_labels=KIND_LABELS,
+        changed=changed,
+        changed_text=changed_text(changed),
     )
     return Response(page, status=status, mimetype="text/html")
+
+
+def changed_text(changed: str | None) -> str:
+    """When the index last changed, as the page shows it (the script shows it in local time)."""
+    if not changed:
+        return "未知"
+    return datetime.fromisoformat(changed).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +281,7 @@ def search():
         result = search_index().search(search_request())
     except InvalidParameter as error:
         return render_search(None, state, error, status=400)
-    return render_search(result, state)
+    return render_search(result, state, changed=search_index().changes()["changed"])
 
 
 @blueprint.get("/documents/<record_id>")

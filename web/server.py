@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Callable
+from typing import Protocol
 
 from flask import Flask
 
@@ -33,16 +35,35 @@ def serve(
     workers: int,
     threads: int,
     announce: Callable[[str], None] = print,
+    watcher: Callable[[], Watcher] | None = None,
 ) -> None:
-    """Serve until stopped: `workers` processes of `threads` threads each."""
+    """Serve until stopped: `workers` processes of `threads` threads each. `watcher` makes the
+    seeds folder's watcher (search/watch.py), started in exactly one process: the parent of the
+    workers, or the one process."""
     if workers <= 1 or os.name != "posix":
         import waitress
 
         app = make_app()
         announce(f"Serving on http://{host}:{port}/ (1 process, {threads} threads)")
-        waitress.serve(app, host=host, port=port, threads=threads, ident="policy-search")
+        running = watcher().start() if watcher else None
+        previous = signal.signal(signal.SIGTERM, _exit)  # stop as on Ctrl-C: watcher included
+        try:
+            waitress.serve(app, host=host, port=port, threads=threads, ident="policy-search")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if running:
+                running.stop()
         return
-    _PreforkServer(make_app, host, port, workers, threads, announce).run()
+    _PreforkServer(make_app, host, port, workers, threads, announce, watcher).run()
+
+
+class Watcher(Protocol):
+    def start(self) -> Watcher: ...
+    def stop(self) -> None: ...
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _forked(server, worker) -> None:
@@ -52,9 +73,21 @@ def _forked(server, worker) -> None:
 
 
 def _prepared(server) -> None:
+    # the parent serves no request: close its searchers, which would otherwise hold the files of
+    # generations long replaced (and their disk space)
+    server.app.wsgi().extensions[EXTENSION].close()
     # objects alive before the fork never need collecting: leaving them out of the collector's
     # walk keeps it from writing to (and so copying) their pages in every worker
     gc.freeze()
+    # the watcher runs here, in the parent, so exactly one process updates the index (threads
+    # are not copied into forked workers)
+    if server.app.make_watcher is not None:
+        server.app.watcher = server.app.make_watcher().start()
+
+
+def _stopping(server) -> None:
+    if getattr(server.app, "watcher", None) is not None:
+        server.app.watcher.stop()
 
 
 try:
@@ -64,8 +97,10 @@ except ImportError:  # Windows: gunicorn needs fcntl; serve() uses waitress ther
 
 
 class _PreforkServer(BaseApplication):
-    def __init__(self, make_app, host, port, workers, threads, announce):
+    def __init__(self, make_app, host, port, workers, threads, announce, make_watcher=None):
         self._make_app = make_app
+        self.make_watcher = make_watcher
+        self.watcher = None
         self._options = {
             "bind": f"{host}:{port}",
             "workers": workers,
@@ -74,6 +109,7 @@ class _PreforkServer(BaseApplication):
             "preload_app": True,
             "post_fork": _forked,
             "when_ready": _prepared,
+            "on_exit": _stopping,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",

@@ -40,4 +40,34 @@
       box.select();
     }
   });
+
+  // When the index changes (a file dropped into the seeds folder), offer to refresh the results,
+  // which came from the generation the page was rendered with.
+  var state = document.getElementById("index-state");
+  var banner = document.getElementById("stale-banner");
+  var localTime = function (iso) {
+    var date = iso ? new Date(iso) : null;
+    return date && !isNaN(date) ? date.toLocaleString("zh-CN", { hour12: false }) : "未知";
+  };
+  if (state && banner && window.fetch) {
+    var changed = document.getElementById("index-changed");
+    if (changed && changed.getAttribute("datetime")) {
+      changed.textContent = localTime(changed.getAttribute("datetime"));
+    }
+    var poll = function () {
+      if (document.hidden) return;
+      fetch(state.dataset.health, { cache: "no-store" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (health) {
+          if (!health || health.generation === state.dataset.generation) return;
+          banner.querySelector(".when").textContent = localTime(health.changed);
+          banner.hidden = false;
+        })
+        .catch(function () { /* the server is restarting: try again at the next tick */ });
+    };
+    window.setInterval(poll, Number(state.dataset.poll || 3000));
+    document.getElementById("stale-refresh").addEventListener("click", function () {
+      window.location.reload();
+    });
+  }
 })();

@@ -1,0 +1,335 @@
+"""The live seeds folder: watch the seeds folder and the data files, and update the index once a
+burst of changes has settled (one `update_index` for the whole burst, through the writer's lock).
+
+File events come from the operating system through watchfiles (Rust notify: inotify, FSEvents,
+ReadDirectoryChangesW); where there are none (network shares, WSL, WATCHFILES_FORCE_POLLING) notify
+polls, and the status says so. Temporary names (an editor's `.swp`, a download's `.part`, hidden
+files) never start an update; a file being copied does, but only once it has been quiet for
+QUIET_SECONDS, so a copy in progress is not indexed half-way (and if it were, its next change
+would index it again: updates go by content hash).
+
+The watcher's status (mode, last update, last error) is written to `watch.json` in the index
+folder, so that every server process can report it, whichever process runs the watcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import analysis
+from .errors import IndexLocked, SearchError
+from .indexer import UpdateResult, update_index
+from .layout import MANIFEST_FILE, current_generation
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "watch.json"
+# A burst is over when nothing changed for this long: longer than the pause between two writes of
+# one file (a copy, a save in two steps), short enough that an update follows within 3 seconds.
+QUIET_SECONDS = 1.8
+# A folder that never stops changing is still indexed this often.
+MAX_DELAY_SECONDS = 30.0
+# After a failed update (a full disk), try again this much later even without a new change.
+RETRY_SECONDS = 30.0
+# How long an update waits for another indexer (a CLI run, POST /api/reindex), and how long
+# after that it tries again.
+LOCK_WAIT_SECONDS = 5.0
+LOCKED_RETRY_SECONDS = 1.0
+
+
+TEMPORARY_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".part", ".crdownload")
+TEMPORARY_SUFFIXES += (".download", ".partial", ".bak")
+
+# Whole-program guard around each update: a fork while the watcher holds the writer's lock would
+# hand the child a copy of the lock's descriptor (an flock lives until every copy is closed) and
+# of the index files being written. So a fork (gunicorn replacing a worker) waits for the update
+# in progress; closing the copies in the child instead would close descriptors that objects
+# copied with it still own.
+_updating = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_updating.acquire,
+        after_in_parent=_updating.release,
+        after_in_child=_updating.release,
+    )
+
+
+def temporary_name(relative: str) -> bool:
+    """A name that is never a document: hidden files and folders, editors' and downloads'
+    temporary files (`.x.md.swp`, `x.md~`, `x.md.part`, `#x.md#`)."""
+    parts = relative.split("/")
+    if any(part.startswith(".") for part in parts):
+        return True
+    name = parts[-1]
+    return name.endswith(TEMPORARY_SUFFIXES) or name.startswith(("#", "~$"))
+
+
+def seeds_change_matters(relative: str) -> bool:
+    """Whether a change at this path (relative to the seeds folder) can change the index: a
+    Markdown file, or a folder (whose files moved with it)."""
+    if temporary_name(relative):
+        return False
+    name = relative.rsplit("/", 1)[-1]
+    return name.endswith(".md") or "." not in name
+
+
+@dataclass
+class WatchStatus:
+    """What /api/health and `stats` report of the watcher."""
+
+    enabled: bool = False
+    mode: str | None = None  # "events" | "polling" | None (not watching)
+    pid: int | None = None
+    last_update: str | None = None  # ISO time of the last update the watcher made
+    last_error: str | None = None  # the last update's failure, None once one succeeds
+    updates: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            "mode": self.mode,
+            "last_update": self.last_update,
+            "last_error": self.last_error,
+            "updates": self.updates,
+        }
+
+
+def read_status(index_root: Path) -> WatchStatus:
+    """The status the running watcher wrote, or a blank one (not watching)."""
+    try:
+        data = json.loads((Path(index_root) / STATUS_FILE).read_text(encoding="utf-8"))
+        return WatchStatus(**{k: data.get(k) for k in WatchStatus.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return WatchStatus()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class SeedsWatcher:
+    """Watches `seeds` (and the data folders) in a thread and keeps `index_root` up to date.
+
+    `start()` returns at once; `stop()` ends the thread (within half a second, or after the
+    update in progress)."""
+
+    def __init__(
+        self,
+        seeds: Path,
+        index_root: Path,
+        *,
+        quiet: float = QUIET_SECONDS,
+        force_polling: bool | None = None,
+    ):
+        self.seeds = Path(seeds).resolve()
+        self.index_root = Path(index_root)
+        self.quiet = quiet
+        self.force_polling = force_polling
+        self.status = WatchStatus(enabled=True, pid=os.getpid())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dictionary_hash = _file_hash(analysis.data_file(analysis.DICTIONARY_NAME))
+
+    # -- life cycle
+
+    def start(self) -> SeedsWatcher:
+        self._write_status()  # replaces the status a killed server may have left
+        self._thread = threading.Thread(target=self._run, name="seeds-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            (self.index_root / STATUS_FILE).unlink()
+
+    # -- the loop
+
+    def _watched(self) -> list[Path]:
+        return [self.seeds, *analysis.data_dirs()]
+
+    def _notifier(self):
+        """watchfiles' Rust notifier over the watched folders, and whether it polls."""
+        # watchfiles.watch() is a loop over RustNotify that sleeps in Rust and cannot say whether
+        # it polls; we drive RustNotify ourselves (the same calls, watchfiles pinned below 2)
+        from watchfiles._rust_notify import RustNotify
+        from watchfiles.main import _default_force_polling  # WATCHFILES_FORCE_POLLING, WSL
+
+        force = _default_force_polling(self.force_polling)
+        paths = [str(p) for p in self._watched() if p.is_dir()]
+        try:
+            notifier = RustNotify(paths, False, force, 300, True, True)
+        except OSError as exc:  # out of inotify watches, and the like: poll instead
+            log.warning("watch: no file events (%s); polling the seeds folder instead", exc)
+            notifier = RustNotify(paths, False, True, 300, True, True)
+        polling = repr(notifier).startswith("RustNotify(Poll")
+        return notifier, polling
+
+    def _run(self) -> None:
+        try:
+            notifier, polling = self._notifier()
+        except Exception as exc:  # noqa: BLE001 - the server serves on without a watcher
+            log.error("watch: cannot watch %s: %s", self.seeds, exc)
+            self.status.mode, self.status.last_error = None, f"cannot watch: {exc}"
+            self._write_status()
+            return
+        self.status.mode = "polling" if polling else "events"
+        log.info("watch: watching %s (%s)", self.seeds, self.status.mode)
+        self._write_status()
+        # changes made while no server ran: one update, after a quiet period like any other (so
+        # that gunicorn forks its workers first: a fork waits for an update in progress)
+        pending_seeds, pending_rebuild = True, False
+        first_change = last_change = time.monotonic()
+        hold_until = 0.0  # after a failed update: not before then
+        try:
+            while not self._stop.is_set():
+                changes = notifier.watch(50, 50, 500, self._stop)
+                now = time.monotonic()
+                if isinstance(changes, set):
+                    seeds_changed, rebuild = self._classify(changes)
+                    if seeds_changed or rebuild:
+                        if not (pending_seeds or pending_rebuild):
+                            first_change = now
+                        last_change = now
+                        pending_seeds |= seeds_changed
+                        pending_rebuild |= rebuild
+                elif changes == "stop":
+                    break
+                settled = now - last_change >= self.quiet
+                if (
+                    (pending_seeds or pending_rebuild)
+                    and (settled or now - first_change >= MAX_DELAY_SECONDS)
+                    and now >= hold_until
+                ):
+                    outcome = self._update(rebuild=pending_rebuild)
+                    if outcome == "done":
+                        pending_seeds = pending_rebuild = False
+                    else:  # locked: retry soon; failed (a full disk): retry later
+                        delay = LOCKED_RETRY_SECONDS if outcome == "locked" else RETRY_SECONDS
+                        hold_until = time.monotonic() + delay
+        finally:
+            notifier.close()
+
+    def _classify(self, changes: set[tuple[int, str]]) -> tuple[bool, bool]:
+        """(whether the seeds changed, whether the dictionary changed) in a set of file events."""
+        seeds_changed = rebuild = False
+        for _, raw in changes:
+            path = Path(raw)
+            if path.is_relative_to(self.seeds):
+                relative = path.relative_to(self.seeds).as_posix()
+                if seeds_change_matters(relative):
+                    seeds_changed = True
+                continue
+            if path.name == analysis.DICTIONARY_NAME:
+                digest = _file_hash(analysis.data_file(analysis.DICTIONARY_NAME))
+                if digest is not None and digest != self._dictionary_hash:
+                    log.info("watch: the dictionary changed; rebuilding the index")
+                    self._dictionary_hash = digest
+                    rebuild = True
+            elif path.name in analysis.DATA_NAMES:
+                log.info("watch: %s changed (searches use it at once)", path.name)
+        return seeds_changed, rebuild
+
+    def _update(self, rebuild: bool) -> str:
+        """One update: "done", "locked" (another indexer held the lock) or "failed"."""
+        started = time.monotonic()
+        try:
+            with _updating:
+                # the words are searchable at once; the sentence vectors follow from a pass
+                # in the background (one for the whole burst)
+                result = update_index(
+                    self.seeds,
+                    self.index_root,
+                    rebuild=rebuild,
+                    wait=LOCK_WAIT_SECONDS,
+                    vectors="background",
+                )
+        except IndexLocked as exc:
+            log.info("watch: %s; retrying", exc)
+            return "locked"
+        except SearchError as exc:  # a full disk, an unwritable folder: the last index serves on
+            log.error("watch: update failed: %s", exc)
+            self.status.last_error = str(exc)
+            self._write_status()
+            return "failed"
+        self._report(result, time.monotonic() - started)
+        return "done"
+
+    def _report(self, result: UpdateResult, seconds: float) -> None:
+        files_changed = len(result.added) + len(result.changed) + len(result.removed)
+        if files_changed or result.rebuilt:
+            log.info(
+                "watch: update %s: %d added, %d changed, %d removed files; %d records; %.2f s",
+                result.generation,
+                len(result.added),
+                len(result.changed),
+                len(result.removed),
+                result.records,
+                seconds,
+            )
+            self.status.last_update = _now()
+            self.status.updates += 1
+        for file in result.report.files:
+            if file.error or file.warnings:
+                codes = ", ".join(sorted({w.code for w in file.warnings}))
+                log.warning("watch: %s: %s", file.path, file.error or codes)
+        self.status.last_error = None
+        self._write_status()
+
+    def _write_status(self) -> None:
+        path = self.index_root / STATUS_FILE
+        try:
+            self.index_root.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f"{STATUS_FILE}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(asdict(self.status)), encoding="utf-8")
+            os.replace(temporary, path)
+        except OSError as exc:  # a full disk: the status stays in memory (and in the log)
+            log.warning("watch: cannot write %s: %s", path, exc)
+
+
+# -- every server process: follow the data files and the dictionary of the current generation
+
+_followed: dict[str, object] = {"generation": None}
+
+
+def follow_data_files(index_root: Path, force: bool = False) -> None:
+    """Reload edited synonyms, stop words and issuers at once, and the dictionary once a
+    generation built with it is current (at most one look a second unless `force`; a few stat
+    calls)."""
+    if analysis.refresh_data(force) is None:
+        return  # looked less than a second ago
+    generation = current_generation(Path(index_root))
+    if generation is None or generation.name == _followed["generation"]:
+        return
+    _followed["generation"] = generation.name
+    try:
+        with open(generation / MANIFEST_FILE, encoding="utf-8") as handle:
+            built_with = json.load(handle).get("dictionary")
+    except (OSError, ValueError, AttributeError):
+        return
+    # only the dictionary that built it: a later edit waits for its own rebuild
+    if (
+        built_with
+        and built_with != analysis.loaded_dictionary_hash()
+        and built_with == analysis.dictionary_file_hash()
+    ):
+        analysis.reload_segmenter()
+        log.info("the dictionary of generation %s is loaded", generation.name)
