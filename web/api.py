@@ -64,7 +64,7 @@ def watch_status() -> dict:
         return WatchStatus().to_dict()
     status = read_status(settings().index)
     if status.pid is None:  # not started yet, or stopped
-        return {**WatchStatus(enabled=True).to_dict()}
+        return WatchStatus(enabled=True).to_dict()
     return {**status.to_dict(), "enabled": True}
 
 
