@@ -82,6 +82,18 @@ class VectorStore:
     def exists(self) -> bool:
         return self.path.is_file()
 
+    def signature(self) -> tuple:
+        """What changes whenever a vector is added: the size and time of the database and of
+        its write-ahead log."""
+        found = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                stat = path.stat()
+                found.append((stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                found.append(None)
+        return tuple(found)
+
     def add(self, keys: Sequence[int], matrix: np.ndarray) -> None:
         """Store float vectors (one row per key); a key already present is left as it is."""
         quantized, scale = quantize(np.asarray(matrix, dtype=np.float32))
@@ -137,6 +149,7 @@ class VectorCache:
         self.store = store
         self._lock = threading.Lock()
         self._seq = 0
+        self._signature: tuple | None = None  # the store's files when last read
         self._count = 0
         self._keys = np.empty(0, dtype=np.int64)
         self._scales = np.empty(0, dtype=np.float32)
@@ -149,10 +162,14 @@ class VectorCache:
         return self._count
 
     def refresh(self) -> None:
-        """Read what the store gained since the last call (a query of a few microseconds when
-        nothing was added)."""
+        """Read what the store gained since the last call (two stat calls when its files have
+        not changed)."""
         with self._lock:
+            signature = self.store.signature()
+            if signature == self._signature:
+                return
             seq, keys, scales, rows = self.store.read_since(self._seq)
+            self._signature = signature
             if not len(keys):
                 return
             count = self._count + len(keys)
