@@ -12,7 +12,7 @@ from whoosh.util.times import datetime_to_long
 from .request import SearchRequest
 from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS
 
-FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence")
+FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence", "doc_type", "status")
 
 
 class Columns:

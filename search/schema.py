@@ -9,8 +9,8 @@ from whoosh.fields import COLUMN, DATETIME, ID, NUMERIC, STORED, TEXT, SchemaCla
 from .analysis import BigramAnalyzer, ChineseAnalyzer
 from .vectors import VECTOR_BYTES
 
-# Exact-value facet fields as they are named in the index.
-FACET_FIELDS = ("issuer", "node_type", "region", "sector")
+# Exact-value facet fields as they are named in the index (issuer: the canonical name).
+FACET_FIELDS = ("issuer", "node_type", "region", "sector", "doc_type", "status")
 
 # Confidence is kept in thousandths: Whoosh's sortable float columns are broken.
 CONFIDENCE_SCALE = 1000
@@ -38,6 +38,10 @@ class PolicySchema(SchemaClass):
     node_type = ID(stored=True, sortable=True)
     region = ID(stored=True, sortable=True)
     sector = ID(stored=True, sortable=True)
+    # the whole title as one term and a column: suggestions (suggest.py) and exact lookups
+    title_exact = ID(sortable=True)
+    doc_type = ID(sortable=True)  # 公文种类 (docmeta.py)
+    status = ID(sortable=True)  # 时效性 (docmeta.py)
     date = DATETIME(stored=True, sortable=True)
     year = NUMERIC(int, bits=32, stored=True, sortable=True, signed=False)
     confidence = NUMERIC(int, bits=32, stored=True, sortable=True)

@@ -48,7 +48,7 @@ def test_cli_index_search_and_stats(runner, seeds_copy, tmp_path):
         r"13 records from 1 files, [1-9]\d* ingest warnings; generation 1\.1",
         stats.stdout.splitlines()[0],
     )
-    assert "北京市发展改革委" in stats.stdout
+    assert "北京市发展和改革委员会" in stats.stdout
 
 
 def test_cli_search_json_is_exactly_the_library_result(runner, seed_index):

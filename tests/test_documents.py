@@ -452,6 +452,11 @@ def test_read_file_policy_document_whole():
             "compilation": title,
             "doc_number": "国发〔2021〕23号",
             "effective_date": "2021-10-26",
+            "dates": {
+                "written": "2021-10-24",
+                "published": "2021-10-26",
+                "effective": "2021-10-26",
+            },
             "headings": ["一、总体要求", "（一）指导思想", "二、主要目标"],
             "sources": [
                 {
