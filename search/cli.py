@@ -153,6 +153,7 @@ def _readable(result: dict) -> str:
     first = (result["page"] - 1) * result["per_page"]
     for number, hit in enumerate(result["hits"], first + 1):
         facts = [hit["issuer"], hit["date_text"] or hit["date"], hit["node_type"]]
+        facts += [hit["doc_number"], hit["status"]]
         if hit["confidence"] is not None:
             facts.append(f"可信度 {hit['confidence']}")
         lines.append(f"\n{number}. {_plain(hit['title_html'])}  [{hit['id']}]")

@@ -44,6 +44,7 @@ class _Kind:
     texts: list[str]
     keys: list[str]
     weights: np.ndarray
+    lengths: np.ndarray
     pairs: dict[str, np.ndarray]  # character pair -> indexes of the items that hold it
 
     @classmethod
@@ -62,35 +63,43 @@ class _Kind:
             texts=[t for _, t, _ in items],
             keys=keys,
             weights=np.array([w for _, _, w in items], dtype=np.int64),
+            lengths=np.array([len(k) for k in keys], dtype=np.int32),
             pairs={p: np.array(ids, dtype=np.int32) for p, ids in postings.items()},
         )
 
-    def find(self, typed: str, limit: int) -> list[tuple[bool, int]]:
-        """(starts with the typed text, item index) of the best `limit` matches: those starting
-        with it first, then those containing it, each by weight, then shorter first."""
-        found: dict[int, bool] = {}
+    def find(self, typed: str, limit: int) -> list[int]:
+        """The item indexes of the best `limit` matches: those starting with the typed text
+        first, then those containing it, each by weight, then shorter first."""
         start = bisect_left(self.keys, typed)
-        end = start
-        while end < len(self.keys) and self.keys[end].startswith(typed) and end - start < 2000:
-            end += 1
-        for i in range(start, end):
-            found[i] = True
-        if len(typed) >= 2:
+        end = bisect_left(self.keys, typed + "\U0010ffff")
+        found = self._best(np.arange(start, end), limit)
+        if len(found) < limit and len(typed) >= 2:
             lists = sorted((self.pairs.get(p, _EMPTY) for p in _pairs(typed)), key=len)
             candidates = lists[0]
             for other in lists[1:]:
-                if len(candidates) == 0:
-                    break
                 candidates = np.intersect1d(candidates, other, assume_unique=True)
-            if len(candidates) > 5000:  # a very common pair: the heaviest are enough
-                candidates = candidates[np.argsort(-self.weights[candidates])[:5000]]
-            for i in candidates.tolist():
-                if i not in found and typed in self.keys[i]:
-                    found[i] = False
-        ranked = sorted(
-            found.items(), key=lambda f: (not f[1], -self.weights[f[0]], len(self.keys[f[0]]))
-        )
-        return [(prefix, i) for i, prefix in ranked[:limit]]
+            candidates = candidates[(candidates < start) | (candidates >= end)]
+            wanted = limit - len(found)
+            if len(typed) == 2:  # every holder of the one pair contains the text
+                return found + self._best(candidates, wanted)
+            # more pairs: a holder of all may still not hold them in a row; check the best
+            checked = 0
+            for pool in (wanted * 8, wanted * 64, len(candidates)):
+                best = self._best(candidates, pool)
+                found_here = [i for i in best if typed in self.keys[i]]
+                checked = len(best)
+                if len(found_here) >= wanted or checked >= len(candidates):
+                    return found + found_here[:wanted]
+        return found
+
+    def _best(self, items: np.ndarray, limit: int) -> list[int]:
+        """The `limit` heaviest of `items`, shorter first among equals, in that order."""
+        if len(items) > limit * 4:
+            # the heaviest few first (argpartition is linear), then only those sorted
+            keep = np.argpartition(-self.weights[items], limit * 4 - 1)[: limit * 4]
+            items = items[keep]
+        order = np.lexsort((items, self.lengths[items], -self.weights[items]))
+        return items[order][:limit].tolist()
 
 
 _EMPTY = np.empty(0, dtype=np.int32)
@@ -102,7 +111,7 @@ class Suggester:
     def __init__(self, reader):
         stop = stopwords()
         titles: dict[str, int] = {}
-        if reader.has_column("title_exact"):
+        if "title_exact" in reader.schema and reader.has_column("title_exact"):
             for title in reader.column_reader("title_exact"):
                 if title and len(title) <= MAX_TITLE_CHARS:
                     titles[title] = titles.get(title, 0) + 1
@@ -145,29 +154,49 @@ class Suggester:
         out: dict[tuple[str, str], dict] = {}
         for kind in ("issuer", "term", "title"):
             items = self.kinds[kind]
-            for _, i in items.find(typed, PER_KIND[kind]):
+            for i in items.find(typed, PER_KIND[kind]):
                 out.setdefault((items.texts[i], kind), {"text": items.texts[i], "kind": kind})
         return list(out.values())[:limit]
 
 
 _built: dict[str, tuple[str, Suggester]] = {}  # index folder -> (generation label, its lists)
+_building: set[str] = set()  # index folders whose lists are being rebuilt in the background
 _lock = threading.Lock()
 
 
 def suggester(index: SearchIndex) -> Suggester:
-    """The suggestion lists of the index's current commit, built on first use after a commit."""
+    """The suggestion lists of the index's current commit. The first are built on first use;
+    after a commit the previous lists keep answering while the new ones are built in a
+    background thread (seconds at 78k records: keystrokes must not wait for them)."""
     searcher, generation = index.searcher()
     root = str(index.index_root)
     cached = _built.get(root)
     if cached and cached[0] == generation.label:
         return cached[1]
+    if cached:
+        with _lock:
+            if root not in _building:
+                _building.add(root)
+                threading.Thread(target=_rebuild, args=(index, root), daemon=True).start()
+        return cached[1]
     with _lock:
         cached = _built.get(root)
-        if cached and cached[0] == generation.label:
-            return cached[1]
+        if cached is None:
+            _built[root] = cached = (generation.label, Suggester(searcher.reader()))
+        return cached[1]
+
+
+def _rebuild(index: SearchIndex, root: str) -> None:
+    try:
+        searcher, generation = index.searcher()
         made = Suggester(searcher.reader())
-        _built[root] = (generation.label, made)
-        return made
+        with _lock:
+            _built[root] = (generation.label, made)
+    except Exception:  # noqa: BLE001 - the old lists keep answering; the next call retries
+        pass
+    finally:
+        with _lock:
+            _building.discard(root)
 
 
 def suggest(index: SearchIndex, typed: str, limit: int = MAX_SUGGESTIONS) -> dict:

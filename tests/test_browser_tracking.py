@@ -130,6 +130,15 @@ def test_suggestions_with_the_keyboard(server, tab):
     box.press("Escape")
     expect(page.locator("#suggestions")).to_be_hidden()
     expect(box).to_have_value("北京市发")
+    # an issuer taken from the list becomes the issuer filter
+    box.press("ArrowDown")
+    expect(page.locator('#suggestions li[data-kind="issuer"]')).to_have_attribute(
+        "aria-selected", "true"
+    )
+    box.press("Enter")
+    page.wait_for_url("**/?issuer=*")
+    assert query(page) == {"issuer": ["北京市发展和改革委员会"]}
+    assert total(page) == 4
 
 
 def test_feed_link_of_the_current_search_parses_as_atom(server, tab):

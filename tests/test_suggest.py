@@ -55,3 +55,30 @@ def test_api_suggest(tracking_client):
     assert tracking_client.get("/api/suggest").json == {"suggestions": []}
     bad = tracking_client.get("/api/suggest?q=碳&limit=99")
     assert bad.status_code == 400 and bad.json["error"]["parameter"] == "limit"
+
+
+def test_suggest_after_a_commit_answers_from_the_old_lists_until_the_new_are_built(
+    seeds_copy, tmp_path
+):
+    import shutil
+
+    from conftest import TRACKING_FIXTURES
+
+    from search.indexer import update_index
+    from search.query import SearchIndex
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    with SearchIndex(index) as engine:
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == []
+        shutil.copy(TRACKING_FIXTURES / "bjfgw-notice.md", seeds_copy / "bjfgw-notice.md")
+        update_index(seeds_copy, index)
+        # the keystroke right after the commit is not kept waiting: the old lists answer it
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == []
+        deadline = time.monotonic() + 30
+        while not texts(suggest(engine, "排放权交易管理办法"), "title"):
+            assert time.monotonic() < deadline, "the new lists were never built"
+            time.sleep(0.05)
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == [
+            "北京市发展和改革委员会关于印发北京市碳排放权交易管理办法的通知"
+        ]

@@ -8,15 +8,14 @@ from dataclasses import replace
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, url_for
 
-from .state import search_index, search_request
+from .state import filters_only, search_index, search_request, search_state
 
 blueprint = Blueprint("feeds", __name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 50
-FEED_PARAMETERS = ("sort", "page", "per_page")  # a feed is always the newest first, one page
 
 
 def _timestamp(iso: str) -> str:
@@ -44,11 +43,7 @@ def feed():
     result = search_index().search(
         replace(search_request(), sort="-date", page=1, per_page=FEED_SIZE)
     )
-    pairs = [
-        (name, value)
-        for name, value in request.args.items(multi=True)
-        if name not in FEED_PARAMETERS and value.strip()
-    ]
+    pairs = filters_only(search_state())  # a feed is always the newest first, one page
     query = "?" + urlencode(pairs) if pairs else ""
     self_url = url_for("feeds.feed", _external=True) + query
     dated = [_timestamp(hit["date"]) for hit in result["hits"] if hit["date"]]

@@ -30,7 +30,7 @@ from search.request import MAX_PAGE, SearchRequest
 from search.timeline import timeline as key_node_timeline
 from search.timeline import years
 
-from .state import FILTER_PARAMETERS, search_index, search_request, search_state
+from .state import FILTER_PARAMETERS, filters_only, search_index, search_request, search_state
 
 blueprint = Blueprint("pages", __name__)
 
@@ -64,8 +64,6 @@ KIND_LABELS = {"entry": "汇编条目", "document": "政策文件"}
 
 # Parameters kept by "clear all filters": the words, the order and the page size.
 KEPT_WHEN_CLEARING = ("q", "sort", "per_page")
-# Parameters a timeline or a feed ignores: they order and page a result list.
-LIST_PARAMETERS = ("sort", "page", "per_page")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,11 +73,6 @@ LIST_PARAMETERS = ("sort", "page", "per_page")
 def search_url(pairs: list[tuple[str, str]], endpoint: str = "pages.search") -> str:
     base = url_for(endpoint)
     return base + ("?" + urlencode(pairs) if pairs else "")
-
-
-def filters_only(state) -> list[tuple[str, str]]:
-    """The words and filters of the state, without its order and paging."""
-    return [(n, v) for n, v in state if n not in LIST_PARAMETERS]
 
 
 def without(state, name: str, value: str | None = None) -> list[tuple[str, str]]:

@@ -49,7 +49,17 @@
   }
 
   function choose(item) {
-    box.value = item.getAttribute("data-text");
+    if (item.getAttribute("data-kind") === "issuer") {
+      // an issuing body becomes the issuer filter, not words to match
+      var filter = document.createElement("input");
+      filter.type = "hidden";
+      filter.name = "issuer";
+      filter.value = item.getAttribute("data-text");
+      box.form.appendChild(filter);
+      box.value = "";
+    } else {
+      box.value = item.getAttribute("data-text");
+    }
     close();
     box.form.requestSubmit ? box.form.requestSubmit() : box.form.submit();
   }
