@@ -31,6 +31,45 @@ FIELDS = (
     "node_date", "source_file",
 )  # fmt: skip
 _ENTRY_NUMBER = re.compile(r"-e\d+$")
+# Words of any policy text, which the stop list keeps for searching but say nothing of what a
+# record is about.
+GENERIC_WORDS = frozenset(
+    [
+        "以上",
+        "以下",
+        "发布",
+        "实现",
+        "进行",
+        "开展",
+        "推进",
+        "推动",
+        "加强",
+        "工作",
+        "有关",
+        "相关",
+        "提高",
+        "提升",
+        "具体",
+        "通过",
+        "实施",
+        "建立",
+        "完善",
+        "规定",
+        "要求",
+        "需要",
+        "主要",
+        "重要",
+        "积极",
+        "有效",
+        "各类",
+        "部门",
+        "单位",
+        "我们",
+        "他们",
+        "可以",
+        "应当",
+    ]
+)
 
 
 def key_terms(reader, title: str, content: str, limit: int = KEY_TERMS) -> list[tuple[str, float]]:
@@ -45,6 +84,8 @@ def key_terms(reader, title: str, content: str, limit: int = KEY_TERMS) -> list[
     weighted = []
     for word, count in counts.items():
         if len(word) < 2 or any(ch.isdigit() for ch in word) or word in stop:
+            continue
+        if word in GENERIC_WORDS:
             continue
         frequency = max(reader.doc_frequency("content", word), reader.doc_frequency("title", word))
         if frequency < 2 or frequency > total * COMMON_SHARE:

@@ -26,6 +26,7 @@
   var pending = null;
   var timer = null;
   var lastTyped = null;
+  var selectFirst = false;  // ArrowDown on a closed list: open it on its first option
 
   function options() { return list.querySelectorAll("li"); }
 
@@ -91,6 +92,8 @@
     });
     list.hidden = suggestions.length === 0;
     box.setAttribute("aria-expanded", suggestions.length ? "true" : "false");
+    if (selectFirst && suggestions.length) highlight(0);
+    selectFirst = false;
   }
 
   function fetchSuggestions() {
@@ -107,12 +110,18 @@
   }
 
   box.addEventListener("input", function () {
+    selectFirst = false;
     clearTimeout(timer);
     timer = setTimeout(fetchSuggestions, 60);
   });
   box.addEventListener("keydown", function (event) {
     if (list.hidden) {
-      if (event.key === "ArrowDown" && box.value.trim()) { lastTyped = null; fetchSuggestions(); }
+      if (event.key === "ArrowDown" && box.value.trim()) {
+        event.preventDefault();
+        selectFirst = true;
+        lastTyped = null;
+        fetchSuggestions();
+      }
       return;
     }
     if (event.key === "ArrowDown") { event.preventDefault(); highlight(active + 1); }
