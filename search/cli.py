@@ -137,6 +137,8 @@ def vectors(index_dir: Path) -> None:
 @click.option("--region", multiple=True, help="Region, e.g. 北京市 (repeatable).")
 @click.option("--sector", multiple=True, help="Sector, e.g. 工业领域 (repeatable).")
 @click.option("--year", multiple=True, help="Year (repeatable).")
+@click.option("--doc-type", multiple=True, help="公文种类, e.g. 通知 (repeatable).")
+@click.option("--status", multiple=True, help="时效性, e.g. 现行有效 (repeatable).")
 @click.option("--from", "date_from", help="Earliest date: YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--to", "date_to", help="Latest date: YYYY, YYYY-MM or YYYY-MM-DD.")
 @click.option("--min-confidence", help="Minimum confidence, 0 to 1.")
@@ -182,6 +184,7 @@ def _readable(result: dict) -> str:
     first = (result["page"] - 1) * result["per_page"]
     for number, hit in enumerate(result["hits"], first + 1):
         facts = [hit["issuer"], hit["date_text"] or hit["date"], hit["node_type"]]
+        facts += [hit["doc_number"], hit["status"]]
         if hit["confidence"] is not None:
             facts.append(f"可信度 {hit['confidence']}")
         lines.append(f"\n{number}. {_plain(hit['title_html'])}  [{hit['id']}]")

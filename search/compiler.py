@@ -13,6 +13,7 @@ from whoosh import query as wq
 
 from .analysis import index_tokens, query_words, synonyms
 from .highlight import Highlight
+from .issuers import canonical_issuer
 from .querylang import QUOTE_MARKS, Node, is_plain, parse_query, walk
 from .ranking import DEFAULT, RankingConfig
 
@@ -106,6 +107,8 @@ class _Compiler:
                 except ValueError:
                     return wq.NullQuery
                 return wq.Term("year_word", str(year)) if 1 <= year <= 9999 else wq.NullQuery
+            if node.field == "issuer":  # the index holds each body's one name (issuers.py)
+                return wq.Term("issuer", canonical_issuer(node.text) or "")
             return wq.Term(node.field, node.text.strip())
         if node.kind == "not":
             return wq.Not(self.compile(node.children[0]) or wq.NullQuery)

@@ -40,9 +40,14 @@ HIT_FIELDS = (
     "title",
     "title_html",
     "issuer",
+    "issuer_canonical",
     "issuer_derived",
     "date",
     "date_text",
+    "dates",
+    "doc_number",
+    "doc_type",
+    "status",
     "confidence",
     "node_type",
     "node_date",
@@ -55,15 +60,24 @@ HIT_FIELDS = (
     "score",
 )
 
+# A document's dates (Record.dates) as three export columns.
+DATE_COLUMNS = ("written", "published", "effective")
+
 # The CSV export's columns, in their published order: hit fields (sources as one cell of
-# "label url" lines), and `url`, the record's page, which the web layer adds.
+# "label url" lines; dates as three columns written, published, effective), and `url`, the
+# record's page, which the web layer adds.
 EXPORT_COLUMNS = (
     "id",
     "title",
     "issuer",
+    "issuer_canonical",
     "issuer_derived",
     "date",
     "date_text",
+    "doc_number",
+    "doc_type",
+    "status",
+    *DATE_COLUMNS,
     "node_date",
     "node_type",
     "confidence",

@@ -9,7 +9,7 @@ import numpy as np
 from .request import SearchRequest
 from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS, MISSING_CONFIDENCE
 
-FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence")
+FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence", "doc_type", "status")
 NUMBER_FIELDS = {"year": 0, "confidence": MISSING_CONFIDENCE, "date": 0}  # and their default
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, vectorpass, vectors
+from . import analysis, docmeta, supersede, vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -153,18 +153,30 @@ def date_ordinal(iso: str | None) -> int:
     return date(parts[0], parts[1], parts[2]).toordinal()
 
 
-def record_document(record: Record) -> dict:
-    """The Whoosh fields of one record."""
-    meta = [record.issuer, record.place, record.scale, record.node_type, record.doc_number]
+def record_document(record: Record, superseded: str | None = None) -> dict:
+    """The Whoosh fields of one record (normalised first: docmeta.enriched; `superseded`: the
+    status another document gives it, supersede.py)."""
+    record = docmeta.enriched(record, superseded=superseded)
+    meta = [
+        record.issuer,
+        record.issuer_canonical,
+        record.place,
+        record.scale,
+        record.node_type,
+        record.doc_number,
+    ]
     meta += list(record.extra.values())
     document = {
         "id": record.id,
         "source_file": record.source_file,
         "kind": record.kind,
         "title": record.title or "",
+        "title_exact": record.title or "",
         "content": record.content or "",
         "meta": "\n".join(m for m in meta if m),
-        "issuer": record.issuer or "",
+        "issuer": record.issuer_canonical or "",
+        "doc_type": record.doc_type or "",
+        "status": record.status or "",
         "node_type": record.node_type or "",
         "region": record.region or "",
         "sector": record.sector or "",
@@ -294,6 +306,7 @@ def update_index(
                 else:
                     result = _update(seeds, generation, manifest, progress)
                 result.notices[:0] = notices
+                _mark_superseded(index_root, result)
                 _remove_old_generations(index_root)
             except OSError:
                 _remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
@@ -322,6 +335,17 @@ def _close_abandoned_files() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
+
+
+def _mark_superseded(index_root: Path, result: UpdateResult) -> None:
+    """Statuses one document gives another (废止, 修改): after the update, one more commit."""
+    generation = current_generation(index_root)
+    if generation is not None and supersede.mark_superseded(generation, record_document):
+        ix = whoosh_index.open_dir(str(generation))
+        try:
+            result.generation = generation_label(generation, ix.latest_generation())
+        finally:
+            ix.close()
 
 
 def _write_failure(index_root: Path, exc: OSError) -> str:

@@ -44,9 +44,11 @@ _LABELS = {
 }  # fmt: skip
 _FIELD_BY_LABEL = {label: name for name, labels in _LABELS.items() for label in labels}
 
-# A label written without bold: short, no spaces or punctuation before the colon.
+# A label written without bold: short, no punctuation before the colon, and no spaces but those
+# that space out a Chinese label to a width (gov.cn's `索　引　号：`, `标　　题：`).
 PLAIN_LABEL = re.compile(
-    r"^([^\s:：*\[\]()（）《》〈〉,，。、；;!！?？\"“”]{1,12})\s*[:：](?!//)\s*(.*)$"
+    r"^([^\s:：*\[\]()（）《》〈〉,，。、；;!！?？\"“”]{1,12}"
+    r"|[\u4e00-\u9fff]{1,6}(?:[ \u3000]+[\u4e00-\u9fff]{1,6}){1,5})\s*[:：](?!//)\s*(.*)$"
 )
 # `**颁布单位：**北京…`: CommonMark refuses this bold (punctuation before `**`, a letter after).
 _LITERAL_BOLD_LABEL = re.compile(r"^\*\*([^*:：]{1,20}?)\s*(?:[:：]\s*\*\*|\*\*\s*[:：])\s*(.*)$")
@@ -185,6 +187,7 @@ def _set_label(line: Line, label: str, value: str) -> None:
 
 def field_of(label: str) -> str | None:
     """The record field a label fills; None for a label we do not know (kept in `extra`)."""
+    label = "".join(label.split())  # 标　　题 is 标题
     if label in _FIELD_BY_LABEL:
         return _FIELD_BY_LABEL[label]
     if label.endswith("名称"):

@@ -150,6 +150,13 @@ def _document_header(record: Record, header: list[Line], warnings: list[IngestWa
     if history:
         record.extra["history"] = "\n".join(history)
 
+    for priority, label, value, _ in dates:
+        if priority < 2 and (date := parse_date(value)):
+            which = "written" if label == "成文日期" else "published"
+            if getattr(record.dates, which) is None:
+                setattr(record.dates, which, date[1])
+    if record.effective_date:
+        record.dates.effective = record.effective_date
     for _, label, value, number in sorted(dates, key=lambda item: item[0]):
         date = parse_date(value)
         if date:
@@ -166,6 +173,7 @@ def _document_header(record: Record, header: list[Line], warnings: list[IngestWa
         after = line[line.find(date[0]) + len(date[0]) :]
         if _EFFECTIVE_AFTER_DATE.match(after):
             record.effective_date = record.effective_date or date[1]
+            record.dates.effective = record.effective_date
         elif latest is None or date[1] > latest[1]:
             latest = date
     if latest:

@@ -24,6 +24,8 @@ QUERY_FIELDS = {
     "year": "year",
     "source": "source_file",
     "kind": "kind",
+    "doc_type": "doc_type",
+    "status": "status",
 }
 
 # Quote marks a sentence may carry around a name it cites (北京如何通过“碳排放权交易市场”实现…).

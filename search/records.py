@@ -28,6 +28,18 @@ class Source:
 
 
 @dataclass
+class Dates:
+    """The dates of a single policy document, ISO (YYYY-MM-DD, or shorter when written so)."""
+
+    written: str | None = about("成文日期.", default=None)
+    published: str | None = about("发布日期 (or 公布日期).", default=None)
+    effective: str | None = about("施行日期 (or 实施日期, or 自…起施行 in the text).", default=None)
+
+
+STATUSES = ("现行有效", "已修改", "已废止", "尚未生效")
+
+
+@dataclass
 class Record:
     """One searchable unit: an entry of a key-node compilation, or a whole policy document.
 
@@ -43,6 +55,11 @@ class Record:
     title: str
     content: str = ""
     issuer: str | None = None
+    issuer_canonical: str | None = about(
+        "The issuing body's one name (search/data/issuers.txt); the issuer filter and facet use "
+        "it.",
+        default=None,
+    )
     issuer_derived: bool = about(
         "True when the issuer was taken from the first source link's label.", default=False
     )
@@ -66,6 +83,16 @@ class Record:
     entry_index: int | None = about("1-based entry number within the key node.", default=None)
     doc_number: str | None = about("发文字号.", default=None)
     effective_date: str | None = about("施行日期, ISO.", default=None)
+    dates: Dates = about(
+        "成文, 发布 and 施行 dates of a single policy document.", default_factory=Dates
+    )
+    doc_type: str | None = about(
+        "公文种类 from the title: 通知, 公告, 办法, 意见, 决定, 条例, ...", default=None
+    )
+    status: Literal["现行有效", "已修改", "已废止", "尚未生效"] | None = about(
+        "时效性: 现行有效, 已修改, 已废止 or 尚未生效; null when unknown (and for entries).",
+        default=None,
+    )
     headings: list[str] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     extra: dict[str, str] = about("Labels we do not know, kept verbatim.", default_factory=dict)
@@ -89,6 +116,7 @@ class Record:
     def from_dict(cls, data: dict) -> Record:
         values = dict(data)
         values["sources"] = [Source(**s) for s in values.get("sources", [])]
+        values["dates"] = Dates(**values.get("dates", {}))
         return cls(**values)
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from .errors import InvalidParameter
+from .issuers import canonical_issuer
+from .records import STATUSES
 from .schema import CONFIDENCE_BANDS
 
 MAX_QUERY_CHARS = 1000
@@ -65,6 +67,8 @@ class SearchRequest:
     sector: tuple[str, ...] = ()
     year: tuple[int, ...] = ()
     confidence: tuple[str, ...] = ()  # confidence band labels
+    doc_type: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
     date_from: date | None = None
     date_to: date | None = None
     min_confidence: float | None = None
@@ -80,6 +84,8 @@ class SearchRequest:
         "sector": "sector",
         "year": "year",
         "confidence": "confidence",
+        "doc_type": "doc_type",
+        "status": "status",
     }
 
     @classmethod
@@ -111,6 +117,12 @@ class SearchRequest:
                     "confidence",
                     f"confidence must be one of {', '.join(sorted(known_bands))}, not {band!r}",
                 )
+        statuses = many("status")
+        for status in statuses:
+            if status not in STATUSES:
+                raise InvalidParameter(
+                    "status", f"status must be one of {', '.join(STATUSES)}, not {status!r}"
+                )
         min_confidence = None
         if (text := one("min_confidence")) is not None:
             try:
@@ -132,12 +144,15 @@ class SearchRequest:
         per_page = _parse_int("per_page", one("per_page") or str(DEFAULT_PER_PAGE), 1, MAX_PER_PAGE)
         return cls(
             q=q,
-            issuer=many("issuer"),
+            # an alias names the same body: the filter, like the facet, uses the canonical name
+            issuer=tuple(dict.fromkeys(canonical_issuer(v) for v in many("issuer"))),
             node_type=many("type"),
             region=many("region"),
             sector=many("sector"),
             year=years,
             confidence=bands,
+            doc_type=many("doc_type"),
+            status=statuses,
             date_from=date_from,
             date_to=date_to,
             min_confidence=min_confidence,

@@ -8,8 +8,8 @@ from whoosh.fields import COLUMN, ID, STORED, TEXT, SchemaClass
 
 from .analysis import BigramAnalyzer, ChineseAnalyzer
 
-# Exact-value facet fields as they are named in the index.
-FACET_FIELDS = ("issuer", "node_type", "region", "sector")
+# Exact-value facet fields as they are named in the index (issuer: the canonical name).
+FACET_FIELDS = ("issuer", "node_type", "region", "sector", "doc_type", "status")
 
 # Confidence is kept in thousandths: Whoosh's sortable float columns are broken.
 CONFIDENCE_SCALE = 1000
@@ -41,6 +41,10 @@ class PolicySchema(SchemaClass):
     node_type = ID(sortable=True)
     region = ID(sortable=True)
     sector = ID(sortable=True)
+    # the whole title as one term and a column: suggestions (suggest.py) and exact lookups
+    title_exact = ID(sortable=True)
+    doc_type = ID(sortable=True)  # 公文种类 (docmeta.py)
+    status = ID(sortable=True)  # 时效性 (docmeta.py)
     # the year as a word, for `year:2021` in a query
     year_word = ID()
     # the date as its proleptic Gregorian ordinal (date.toordinal()), 0 for none

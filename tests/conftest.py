@@ -120,3 +120,46 @@ def close_app(app) -> None:
     from web.state import EXTENSION
 
     app.extensions[EXTENSION].close()
+
+
+# --- tracking: the seed plus single policy documents (tests/test_tracking_*.py) ----------------
+
+TRACKING_FIXTURES = FIXTURES / "tracking"
+
+
+@pytest.fixture(scope="session")
+def tracking_seeds(tmp_path_factory) -> Path:
+    """seeds/ plus the single policy documents of tests/fixtures/tracking/."""
+    target = tmp_path_factory.mktemp("tracking") / "seeds"
+    shutil.copytree(SEEDS, target)
+    for path in sorted(TRACKING_FIXTURES.glob("*.md")):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tracking_index(tracking_seeds) -> Path:
+    index = tracking_seeds.parent / "index"
+    update_index(tracking_seeds, index)
+    return index
+
+
+@pytest.fixture(scope="session")
+def tracking_engine(tracking_index):
+    with SearchIndex(tracking_index) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def tracking_app(tracking_seeds, tracking_index):
+    from search.config import Settings
+    from web import create_app
+
+    app = create_app({"SETTINGS": Settings(seeds=tracking_seeds, index=tracking_index)})
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def tracking_client(tracking_app):
+    return tracking_app.test_client()

@@ -145,15 +145,17 @@ def test_facet_click_filters_and_changes_the_counts(server, tab):
         "2020": 3,
         "2013": 1,
     }
-    page.locator('section.facet[data-facet="issuer"] a[data-value="北京市发展改革委"]').click()
+    page.locator(
+        'section.facet[data-facet="issuer"] a[data-value="北京市发展和改革委员会"]'
+    ).click()
     expect(page.locator("#total")).to_have_text("3")
-    assert query(page) == {"issuer": ["北京市发展改革委"]}
+    assert query(page) == {"issuer": ["北京市发展和改革委员会"]}
     assert facet_counts(page, "type") == {"季节性": 3}
     assert facet_counts(page, "year") == {"2020": 3}
     # the issuer facet ignores its own selection: the alternatives stay, with their counts
     assert facet_counts(page, "issuer") == {
         "北京市人民政府": 4,
-        "北京市发展改革委": 3,
+        "北京市发展和改革委员会": 3,
         "测试发布单位": 2,
         "Asia Financial": 1,
         "国家电投集团产融控股股份有限公司年度报告": 1,
@@ -163,7 +165,7 @@ def test_facet_click_filters_and_changes_the_counts(server, tab):
     # a second value of the same facet widens the selection
     page.locator('section.facet[data-facet="issuer"] a[data-value="测试发布单位"]').click()
     expect(page.locator("#total")).to_have_text("5")
-    assert query(page) == {"issuer": ["北京市发展改革委", "测试发布单位"]}
+    assert query(page) == {"issuer": ["北京市发展和改革委员会", "测试发布单位"]}
     page.get_by_role("link", name="清除全部筛选").click()
     expect(page.locator("#total")).to_have_text("15")
 

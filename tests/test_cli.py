@@ -52,7 +52,7 @@ def test_cli_index_search_and_stats(runner, seeds_copy, tmp_path):
     assert stats.stdout.splitlines()[1] == (
         "  beijing-industry-carbon-key-nodes.md: nodes_missing, truncated"
     )
-    assert "北京市发展改革委" in stats.stdout
+    assert "北京市发展和改革委员会" in stats.stdout
     as_json = json.loads(runner.invoke(["stats", "--json", "--index", str(index)]).stdout)
     assert as_json["warning_files"] == [
         {
@@ -107,3 +107,29 @@ def test_cli_missing_index_is_explained(runner, tmp_path):
     run = runner.invoke(["search", "碳中和", "--index", str(tmp_path / "none")])
     assert run.exit_code == 1
     assert "no index at" in run.stderr and "policy-search index" in run.stderr
+
+
+def test_cli_search_by_alias_doc_type_and_status(runner, tracking_index):
+    found = runner.invoke(
+        [
+            "search",
+            "",
+            "--issuer",
+            "北京市发改委",
+            "--doc-type",
+            "通知",
+            "--index",
+            str(tracking_index),
+        ]
+    )
+    assert found.exit_code == 0, found.output
+    assert found.stdout.splitlines()[0].startswith("1 results for ''")
+    assert "京发改规〔2024〕5号 · 现行有效" in found.stdout
+    repealed = runner.invoke(
+        ["search", "", "--status", "已废止", "--json", "--index", str(tracking_index)]
+    )
+    assert [hit["title"] for hit in json.loads(repealed.stdout)["hits"]] == [
+        "北京市重点碳排放单位管理办法（试行）"
+    ]
+    bad = runner.invoke(["search", "", "--status", "废", "--index", str(tracking_index)])
+    assert bad.exit_code != 0 and "status must be one of" in bad.output

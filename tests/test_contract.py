@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from search.contract import (
+    DATE_COLUMNS,
     EXPORT_COLUMNS,
     HIT_FIELDS,
     MADE_PER_SEARCH,
@@ -28,7 +29,7 @@ def test_hit_fields_are_record_fields_or_made_per_search():
 
 
 def test_export_columns_are_stored_hit_fields_and_the_page_url():
-    assert set(EXPORT_COLUMNS) - set(HIT_FIELDS) == {"url"}
+    assert set(EXPORT_COLUMNS) - set(HIT_FIELDS) == {"url", *DATE_COLUMNS}
     assert not set(EXPORT_COLUMNS) & set(MADE_PER_SEARCH)
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search.documents import find_markdown_files, ingest_paths, parse_text, read_file
-from search.records import FileReport, IngestWarning, Record, Source, file_key
+from search.records import Dates, FileReport, IngestWarning, Record, Source, file_key
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"
@@ -452,6 +452,11 @@ def test_read_file_policy_document_whole():
             "compilation": title,
             "doc_number": "国发〔2021〕23号",
             "effective_date": "2021-10-26",
+            "dates": {
+                "written": "2021-10-24",
+                "published": "2021-10-26",
+                "effective": "2021-10-26",
+            },
             "headings": ["一、总体要求", "（一）指导思想", "二、主要目标"],
             "sources": [
                 {
@@ -798,3 +803,32 @@ def test_read_file_every_law_gives_one_titled_document():
     assert [f.records for f in report.files] == [1] * len(paths)
     assert all(record.kind == "document" and record.title for record in records)
     assert len({record.id for record in records}) == len(records)
+
+
+def test_read_file_policy_document_with_spaced_out_labels(tmp_path):
+    # gov.cn's 政策文件库 spaces short labels out to one width: 索　引　号, 标　　题
+    (tmp_path / "notice.md").write_text(
+        "# 北京市发展和改革委员会关于做好碳排放单位管理工作的通知\n\n"
+        "索　引　号：11000000/2025-00012\n"
+        "标　　题：北京市发展和改革委员会关于做好碳排放单位管理工作的通知\n"
+        "发文机关：北京市发展和改革委员会\n"
+        "发文字号：京发改〔2025〕12号\n"
+        "成文日期：2025年02月14日\n"
+        "发布日期：2025-02-18\n\n"
+        "各有关单位：\n\n现将有关事项通知如下。本通知自2025年3月1日起施行。\n",
+        encoding="utf-8",
+    )
+    (record,), report = read_file(tmp_path / "notice.md", tmp_path)
+    assert report.warnings == []
+    assert (record.issuer, record.doc_number, record.date) == (
+        "北京市发展和改革委员会",
+        "京发改〔2025〕12号",
+        "2025-02-18",
+    )
+    assert record.dates == Dates(written="2025-02-14", published="2025-02-18")
+    # the title line repeats the H1, so it stays among the other labels
+    assert record.extra == {
+        "索引号": "11000000/2025-00012",
+        "标题": "北京市发展和改革委员会关于做好碳排放单位管理工作的通知",
+    }
+    assert record.content == "各有关单位：\n现将有关事项通知如下。本通知自2025年3月1日起施行。"

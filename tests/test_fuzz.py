@@ -109,7 +109,8 @@ def no_markup_but_ours(text: str) -> None:
     is escaped (shown as text, never parsed as tags)."""
     tags = Tags(text).tags
     assert [attrs for tag, attrs in tags if tag == "script"] == [
-        {"src": "/static/app.js", "defer": None}
+        {"src": "/static/app.js", "defer": None},
+        {"src": "/static/suggest.js", "defer": None},
     ]
     assert not [tag for tag, _ in tags if tag in ("img", "iframe", "object", "embed", "base")]
     for tag, attrs in tags:
@@ -271,7 +272,10 @@ HOSTILE_QUERIES = [
 
 
 @pytest.mark.parametrize(("query", "status"), HOSTILE_QUERIES, ids=lambda v: str(v)[:24])
-@pytest.mark.parametrize("path", ["/api/search", "/", "/export.json", "/export.csv"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/search", "/", "/export.json", "/export.csv", "/api/timeline", "/timeline", "/feed.atom"],
+)
 def test_hostile_query_is_answered_or_refused_with_a_message(fuzz_client, path, query, status):
     started = time.perf_counter()
     response = fuzz_client.get(path, query_string={"q": query})
@@ -281,13 +285,13 @@ def test_hostile_query_is_answered_or_refused_with_a_message(fuzz_client, path, 
     text = response.get_data(as_text=True)
     assert "Traceback" not in text
     if status == 400:
-        if path == "/":
+        if path in ("/", "/timeline"):
             assert "<strong>参数有误（q）：</strong>q " in text
         else:
             error = response.json["error"]
             assert (error["status"], error["parameter"]) == (400, "q")
             assert error["message"].startswith("q ")
-    if path == "/":
+    if path in ("/", "/timeline"):
         no_markup_but_ours(text)
 
 
@@ -301,9 +305,10 @@ MARKUP = [SCRIPT, IMG, '"><script>alert(3)</script>', "javascript:alert(4)", "<a
 @pytest.mark.parametrize("markup", MARKUP)
 def test_markup_in_any_parameter_is_escaped_on_the_page(fuzz_client, markup):
     for name in SEARCH_PARAMETERS:
-        response = fuzz_client.get("/?" + urlencode([("q", "碳排量"), (name, markup)]))
-        assert response.status_code in (200, 400)
-        no_markup_but_ours(response.get_data(as_text=True))
+        for page in ("/", "/timeline"):
+            response = fuzz_client.get(page + "?" + urlencode([("q", "碳排量"), (name, markup)]))
+            assert response.status_code in (200, 400)
+            no_markup_but_ours(response.get_data(as_text=True))
 
 
 @pytest.mark.parametrize("markup", MARKUP)
@@ -487,7 +492,11 @@ def test_oversized_body_on_a_page_is_a_413_page(fuzz_client):
         "/nothing",
         "/static/style.css",
         "/static/app.js",
+        "/static/suggest.js",
         "/static/nothing.js",
+        "/timeline?q=碳",
+        "/feed.atom?q=碳",
+        "/api/suggest?q=碳",
         "/export.csv?q=碳",
         "/api/reindex",
     ],

@@ -88,9 +88,14 @@ def test_search_hit_has_every_documented_field(client):
         "title": "北京市碳排量权交易市场运作",
         "title_html": "北京市<mark>碳排量权交易</mark>市场运作",
         "issuer": None,
+        "issuer_canonical": None,
         "issuer_derived": False,
         "date": "2013",
         "date_text": "2013年启动至今",
+        "dates": {"written": None, "published": None, "effective": None},
+        "doc_number": None,
+        "doc_type": None,
+        "status": None,
         "confidence": 0.56,
         "node_type": "事件",
         "node_date": "2021-03-31",
@@ -115,7 +120,7 @@ def test_search_facets_of_the_whole_seed(client):
     assert body["facets"] == {
         "issuer": [
             {"value": "北京市人民政府", "count": 4, "selected": False},
-            {"value": "北京市发展改革委", "count": 3, "selected": False},
+            {"value": "北京市发展和改革委员会", "count": 3, "selected": False},
             {"value": "Asia Financial", "count": 1, "selected": False},
             {"value": "国家电投集团产融控股股份有限公司年度报告", "count": 1, "selected": False},
         ],
@@ -133,6 +138,11 @@ def test_search_facets_of_the_whole_seed(client):
         "region": [{"value": "北京市", "count": 13, "selected": False}],
         "sector": [{"value": "工业领域", "count": 13, "selected": False}],
         "confidence": [{"value": "0.5-0.6", "count": 13, "selected": False}],
+        "doc_type": [
+            {"value": "计划", "count": 4, "selected": False},
+            {"value": "方案", "count": 1, "selected": False},
+        ],
+        "status": [],
     }
 
 
@@ -141,7 +151,7 @@ def test_search_issuer_filter_counts(client):
     assert body["total"] == 3
     assert ids(body) == [entry(1, 1), entry(1, 2), entry(1, 3)]
     assert [value for value in body["facets"]["issuer"] if value["selected"]] == [
-        {"value": "北京市发展改革委", "count": 3, "selected": True}
+        {"value": "北京市发展和改革委员会", "count": 3, "selected": True}
     ]
     assert counts(body, "year") == {2020: 3}
     assert counts(body, "node_type") == {"季节性": 3}
@@ -635,7 +645,7 @@ def test_openapi_declares_every_route_the_app_serves(app, openapi):
     served = {
         (rule.rule.replace("<record_id>", "{id}"), method.lower())
         for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("api.") or rule.endpoint.startswith("pages.export")
+        if rule.endpoint.startswith(("api.", "pages.export", "feeds."))
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     declared = {(path, method) for path, item in openapi["paths"].items() for method in item}
@@ -699,3 +709,21 @@ def test_openapi_matches_the_other_responses(client, openapi, private, no_index_
     reindex = private[0].test_client()
     check(openapi, "/api/reindex", "post", reindex.post("/api/reindex"))
     check(openapi, "/api/reindex", "post", reindex.post("/api/reindex", headers=bearer(TOKEN)))
+
+
+def test_openapi_matches_the_tracking_responses(tracking_client, openapi):
+    seed = file_key("beijing-industry-carbon-key-nodes.md")
+    check(openapi, "/api/timeline", "get", tracking_client.get("/api/timeline?region=北京市"))
+    check(openapi, "/api/timeline", "get", tracking_client.get("/api/timeline?year=x"))
+    check(openapi, "/api/suggest", "get", tracking_client.get("/api/suggest?q=碳排"))
+    check(openapi, "/api/suggest", "get", tracking_client.get("/api/suggest?limit=0"))
+    related = tracking_client.get(f"/api/documents/{seed}-n5-e1/related")
+    check(openapi, "/api/documents/{id}/related", "get", related)
+    missing = tracking_client.get("/api/documents/nope/related")
+    check(openapi, "/api/documents/{id}/related", "get", missing)
+    notice = file_key("bjfgw-notice.md") + "-doc"
+    check(openapi, "/api/documents/{id}", "get", tracking_client.get(f"/api/documents/{notice}"))
+    found = tracking_client.get("/api/search?q=碳排放权&status=现行有效&doc_type=通知")
+    check(openapi, "/api/search", "get", found)
+    assert found.json["total"] == 1
+    check(openapi, "/api/search", "get", tracking_client.get("/api/search?status=废"))

@@ -106,10 +106,17 @@ def test_page_marks_issuers_taken_from_source_links(client):
 def test_page_facets_with_counts_and_toggle_links(client):
     text = page(client, url(("q", "碳排量")))
     shown = facets(text)
-    assert list(shown) == ["issuer", "year", "type", "region", "sector", "confidence"]
+    assert list(shown) == [
+        "issuer", "year", "type", "region", "sector", "confidence", "doc_type"
+    ]  # fmt: skip
     assert shown["issuer"] == [
         ("北京市人民政府", 3, False, url(("q", "碳排量"), ("issuer", "北京市人民政府"))),
-        ("北京市发展改革委", 1, False, url(("q", "碳排量"), ("issuer", "北京市发展改革委"))),
+        (
+            "北京市发展和改革委员会",
+            1,
+            False,
+            url(("q", "碳排量"), ("issuer", "北京市发展和改革委员会")),
+        ),
     ]
     assert shown["year"] == [
         ("2023", 3, False, url(("q", "碳排量"), ("year", "2023"))),
@@ -132,7 +139,7 @@ def test_page_facet_values_toggle_and_clear(client):
     assert facets(text)["issuer"] == [
         # each selected value's link removes it (and goes back to page 1)
         ("北京市人民政府", 3, True, url(state[0], state[2], ("sort", "date"))),
-        ("北京市发展改革委", 1, True, url(state[0], state[1], ("sort", "date"))),
+        ("北京市发展和改革委员会", 1, True, url(state[0], state[1], ("sort", "date"))),
     ]
     assert links(text, "clear") == [(url(("q", "碳排量"), ("sort", "date")), "清除发布单位筛选")]
     assert links(text, "chip") == [
@@ -271,6 +278,7 @@ def test_document_page_shows_every_field_sources_and_siblings(client):
     fields = dict(re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", text, re.S))
     assert fields == {
         "发布单位": "北京市发展改革委",
+        "发布单位（规范名称）": "北京市发展和改革委员会",
         "日期（原文）": "2020年4月",
         "日期": "2020-04",
         "日期精度": "月",
@@ -283,6 +291,8 @@ def test_document_page_shows_every_field_sources_and_siblings(client):
         "地区": "北京市",
         "领域": "工业领域",
         "发文字号": '<span class="missing">—</span>',
+        "公文种类": "计划",
+        "时效性": '<span class="missing">—</span>',
         "记录类型": "汇编条目",
         "节点 / 条目序号": "1 / 2",
         "分析时间": "2025-05-01 16:56:12",
@@ -297,6 +307,7 @@ def test_document_page_shows_every_field_sources_and_siblings(client):
         'W020240628797068019955.pdf" rel="noopener noreferrer" target="_blank">北京市发展改革委</a>'
     ) in text
     siblings = text[text.index('<ol class="siblings">') :]
+    siblings = siblings[: siblings.index("</ol>")]
     assert re.findall(r'<a href="/documents/([^"]+)">', siblings) == [entry(1, 1), entry(1, 3)]
     assert '<pre class="raw">' not in text  # the index keeps the fields, not the Markdown
     assert f'<a href="/api/documents/{entry(1, 2)}">以 JSON 查看</a>' in text
@@ -336,10 +347,14 @@ def test_web_url_allows_only_http_links():
 
 
 def test_pages_have_no_inline_script_style_or_handlers(client):
-    for path in ("/", url(("q", "碳排量")), f"/documents/{entry(1, 2)}", "/nothing"):
+    pages = ("/", url(("q", "碳排量")), f"/documents/{entry(1, 2)}", "/nothing", "/timeline")
+    for path in pages:
         response = client.get(path)
         text = response.get_data(as_text=True)
-        assert re.findall(r"<script[^>]*>", text) == ['<script src="/static/app.js" defer>']
+        assert re.findall(r"<script[^>]*>", text) == [
+            '<script src="/static/app.js" defer>',
+            '<script src="/static/suggest.js" defer>',
+        ]
         assert re.search(r"<style|\sstyle=|\son\w+=", text) is None
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
 
@@ -348,6 +363,7 @@ def test_static_files_are_served(client):
     for path, mimetype in (
         ("/static/style.css", "text/css"),
         ("/static/app.js", "text/javascript"),
+        ("/static/suggest.js", "text/javascript"),
         ("/static/favicon.svg", "image/svg+xml"),
     ):
         response = client.get(path)
@@ -373,8 +389,9 @@ def test_export_csv_holds_every_match_with_a_bom(client):
     assert response.headers["Content-Disposition"] == 'attachment; filename="policy-search.csv"'
     rows = csv_rows(response)
     assert rows[0] == [
-        "id", "title", "issuer", "issuer_derived", "date", "date_text", "node_date", "node_type",
-        "confidence", "region", "sector", "kind", "source_file", "sources", "url",
+        "id", "title", "issuer", "issuer_canonical", "issuer_derived", "date", "date_text",
+        "doc_number", "doc_type", "status", "written", "published", "effective", "node_date",
+        "node_type", "confidence", "region", "sector", "kind", "source_file", "sources", "url",
     ]  # fmt: skip
     source = (
         "北京市发展改革委 https://fgw.beijing.gov.cn/fgwzwgk/2024zcwj/ghjhwb/wngh/202204/"
@@ -385,9 +402,16 @@ def test_export_csv_holds_every_match_with_a_bom(client):
             entry(1, number),
             '北京市"十四五"阶段能源发展计划',
             "北京市发展改革委",
+            "北京市发展和改革委员会",
             "false",
             "2020-04",
             "2020年4月",
+            "",
+            "计划",
+            "",
+            "",
+            "",
+            "",
             "2020-04-15",
             "季节性",
             "0.58",

@@ -81,10 +81,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
 
-    from . import api, pages
+    from . import api, feeds, pages
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(feeds.blueprint)
     return app
 
 

@@ -14,8 +14,13 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
+from search.errors import InvalidParameter
 from search.indexer import update_index
-from search.request import SearchRequest
+from search.related import related as related_records
+from search.request import MAX_QUERY_CHARS, SearchRequest
+from search.suggest import MAX_SUGGESTIONS
+from search.suggest import suggest as suggestions
+from search.timeline import timeline as key_node_timeline
 from search.watch import WatchStatus, read_status
 
 from .openapi import openapi_document
@@ -29,6 +34,23 @@ def search():
     return jsonify(search_index().search(search_request()))
 
 
+@blueprint.get("/timeline")
+def timeline():
+    return jsonify(key_node_timeline(search_index(), search_request()))
+
+
+@blueprint.get("/suggest")
+def suggest():
+    """Titles, issuing bodies and terms starting with or containing `q`, for the search box."""
+    typed = request.args.get("q", "")
+    if len(typed) > MAX_QUERY_CHARS:
+        raise InvalidParameter("q", f"q is {len(typed)} characters long; at most {MAX_QUERY_CHARS}")
+    limit = request.args.get("limit", str(MAX_SUGGESTIONS))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_SUGGESTIONS:
+        raise InvalidParameter("limit", f"limit must be from 1 to {MAX_SUGGESTIONS}, not {limit!r}")
+    return jsonify(suggestions(search_index(), typed, int(limit)))
+
+
 @blueprint.get("/documents/<record_id>")
 def document(record_id: str):
     index = search_index()
@@ -37,6 +59,11 @@ def document(record_id: str):
         {"id": other["id"], "title": other["title"]} for other in index.siblings(record)
     ]
     return jsonify(record)
+
+
+@blueprint.get("/documents/<record_id>/related")
+def related(record_id: str):
+    return jsonify(related_records(search_index(), record_id))
 
 
 @blueprint.get("/health")

@@ -62,7 +62,7 @@ def error_body(status: int, message: str, parameter: str | None = None) -> dict:
 def wants_json() -> bool:
     """API calls and exports get JSON errors; pages get an HTML page."""
     path = request.path
-    return path.startswith("/api/") or path == "/api" or path.endswith((".json", ".csv"))
+    return path.startswith("/api/") or path == "/api" or path.endswith((".json", ".csv", ".atom"))
 
 
 def error_response(

@@ -5,7 +5,7 @@ Record and Source schemas are derived from the library's record/hit contract."""
 from __future__ import annotations
 
 from search.contract import hit_properties, properties
-from search.records import Record, Source
+from search.records import STATUSES, Dates, Record, Source
 from search.request import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, SORTS
 from search.schema import CONFIDENCE_BANDS
 
@@ -66,7 +66,12 @@ SEARCH_PARAMETERS = [
         "Empty: browse every record that matches the filters, newest first.",
         {"type": "string", "maxLength": MAX_QUERY_CHARS, "default": ""},
     ),
-    _repeatable("issuer", "Issuing body, e.g. 北京市发展改革委.", {"type": "string"}),
+    _repeatable(
+        "issuer",
+        "Issuing body, e.g. 北京市发展和改革委员会, or any alias of it (北京市发改委): the alias "
+        "table search/data/issuers.txt gives each body one name.",
+        {"type": "string"},
+    ),
     _repeatable("type", "Key node type, e.g. 事件.", {"type": "string"}),
     _repeatable("region", "Region, e.g. 北京市.", {"type": "string"}),
     _repeatable("sector", "Sector, e.g. 工业领域.", {"type": "string"}),
@@ -74,6 +79,10 @@ SEARCH_PARAMETERS = [
         "year", "Year of the record's date.", {"type": "integer", "minimum": 1, "maximum": 9999}
     ),
     _repeatable("confidence", "Confidence band.", {"type": "string", "enum": BANDS}),
+    _repeatable("doc_type", "公文种类 from the title, e.g. 通知, 办法, 条例.", {"type": "string"}),
+    _repeatable(
+        "status", "时效性 of a single policy document.", {"type": "string", "enum": list(STATUSES)}
+    ),
     _query(
         "date_from",
         "Earliest date: YYYY, YYYY-MM or YYYY-MM-DD (the first day of that year or month).",
@@ -109,6 +118,8 @@ SEARCH_PARAMETERS = [
 
 SOURCE = _object(properties(Source, _ref))
 
+DATES = _object(properties(Dates, _ref))
+
 HIT = _object(hit_properties(_ref))
 
 
@@ -133,6 +144,8 @@ FACETS = _object(
         "region": _facet({"type": "string"}),
         "sector": _facet({"type": "string"}),
         "confidence": _facet({"type": "string", "enum": BANDS}),
+        "doc_type": _facet({"type": "string"}),
+        "status": _facet({"type": "string", "enum": list(STATUSES)}),
     },
     "Counts per value within the other filters: a facet ignores its own selection.",
 )
@@ -265,6 +278,99 @@ EXPORT = _object(
     }
 )
 
+TIMELINE_ENTRY = _object(
+    {
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "title_html": {"type": "string", "description": "The title, escaped, matches marked."},
+        "date": _nullable("string"),
+        "date_text": _nullable("string"),
+        "issuer": _nullable("string"),
+        "issuer_canonical": _nullable("string"),
+    }
+)
+
+TIMELINE = _object(
+    {
+        "query": {"type": "string"},
+        "entries": {"type": "integer", "minimum": 0, "description": "Matching entries shown."},
+        "truncated": {
+            "type": "boolean",
+            "description": "True when more records matched than a timeline reads (5,000).",
+        },
+        "generation": {"type": "string"},
+        "nodes": {
+            "type": "array",
+            "description": "Key nodes holding a matching entry, by date (oldest first).",
+            "items": _object(
+                {
+                    "id": {"type": "string", "description": "<file key>-n<node number>."},
+                    "date": _nullable("string"),
+                    "node_type": _nullable("string"),
+                    "confidence": _nullable("number"),
+                    "source_file": {"type": "string"},
+                    "region": _nullable("string"),
+                    "sector": _nullable("string"),
+                    "entries": {"type": "array", "items": _ref("TimelineEntry")},
+                }
+            ),
+        },
+    },
+    "The key-node timeline of a search: single documents belong to no node and are left out.",
+)
+
+SUGGESTIONS = _object(
+    {
+        "suggestions": {
+            "type": "array",
+            "items": _object(
+                {
+                    "text": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["title", "issuer", "term"]},
+                }
+            ),
+        }
+    },
+    "Issuing bodies (canonical names; an alias finds its body), terms, then titles, each "
+    "starting with the typed text first, then containing it.",
+)
+
+RELATED = _object(
+    {
+        "related": {
+            "type": "array",
+            "maxItems": 5,
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "issuer": _nullable("string"),
+                    "issuer_canonical": _nullable("string"),
+                    "date": _nullable("string"),
+                    "date_text": _nullable("string"),
+                    "kind": {"type": "string", "enum": ["entry", "document"]},
+                    "doc_type": _nullable("string"),
+                    "node_date": _nullable("string"),
+                    "source_file": {"type": "string"},
+                    "score": {"type": "number"},
+                    "terms": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "The record's key terms this one holds too.",
+                    },
+                }
+            ),
+        },
+        "terms": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The record's key terms (tf-idf) the related records were found by.",
+        },
+    },
+    "Records close in key terms and (where sentence vectors exist) meaning; never the record "
+    "itself nor the other entries of its key node.",
+)
+
 ERROR = _object(
     {
         "error": _object(
@@ -288,6 +394,8 @@ SEARCH_PARAMETER_REFS = [
 EXPORT_PARAMETER_REFS = [
     ref for ref in SEARCH_PARAMETER_REFS if not ref["$ref"].endswith(("/page", "/per_page"))
 ]
+# a timeline and a feed have their own order and size: they read the words and the filters
+FILTER_PARAMETER_REFS = [ref for ref in EXPORT_PARAMETER_REFS if not ref["$ref"].endswith("/sort")]
 
 
 def openapi_document() -> dict:
@@ -325,6 +433,71 @@ def openapi_document() -> dict:
                     "responses": {
                         "200": _json("Record", "The record."),
                         "404": _error("No record has this id."),
+                        "503": _error("There is no index yet."),
+                    },
+                }
+            },
+            "/api/timeline": {
+                "get": {
+                    "operationId": "timeline",
+                    "summary": "The key nodes holding an entry that the search matches, by date.",
+                    "parameters": FILTER_PARAMETER_REFS,
+                    "responses": {
+                        "200": _json("Timeline", "The nodes, oldest first, with their entries."),
+                        "400": _error("A parameter has a value that cannot be used."),
+                        "503": _error("There is no index yet."),
+                    },
+                }
+            },
+            "/api/suggest": {
+                "get": {
+                    "operationId": "suggest",
+                    "summary": "Suggestions as you type: titles, issuers and terms.",
+                    "parameters": [
+                        _query(
+                            "q",
+                            "The text typed so far.",
+                            {"type": "string", "maxLength": MAX_QUERY_CHARS, "default": ""},
+                        ),
+                        _query(
+                            "limit",
+                            "Most suggestions.",
+                            {"type": "integer", "minimum": 1, "maximum": 10, "default": 10},
+                        ),
+                    ],
+                    "responses": {
+                        "200": _json("Suggestions", "The suggestions, best first."),
+                        "400": _error("A parameter has a value that cannot be used."),
+                        "503": _error("There is no index yet."),
+                    },
+                }
+            },
+            "/api/documents/{id}/related": {
+                "get": {
+                    "operationId": "related",
+                    "summary": "Up to 5 records related to this one.",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _json("Related", "The related records, best first."),
+                        "404": _error("No record has this id."),
+                        "503": _error("There is no index yet."),
+                    },
+                }
+            },
+            "/feed.atom": {
+                "get": {
+                    "operationId": "feed",
+                    "summary": "The newest 50 records matching a search, as an Atom 1.0 feed.",
+                    "parameters": FILTER_PARAMETER_REFS,
+                    "responses": {
+                        "200": {
+                            "description": "Atom: each entry links to the record's page, its "
+                            "summary is the snippet (escaped HTML).",
+                            "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+                        },
+                        "400": _error("A parameter has a value that cannot be used."),
                         "503": _error("There is no index yet."),
                     },
                 }
@@ -415,6 +588,7 @@ def openapi_document() -> dict:
             "schemas": {
                 "Error": ERROR,
                 "Source": SOURCE,
+                "Dates": DATES,
                 "Hit": HIT,
                 "Facets": FACETS,
                 "SearchResult": SEARCH_RESULT,
@@ -423,6 +597,10 @@ def openapi_document() -> dict:
                 "VectorProgress": VECTOR_PROGRESS,
                 "ReindexSummary": REINDEX_SUMMARY,
                 "Export": EXPORT,
+                "TimelineEntry": TIMELINE_ENTRY,
+                "Timeline": TIMELINE,
+                "Suggestions": SUGGESTIONS,
+                "Related": RELATED,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

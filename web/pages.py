@@ -12,13 +12,26 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from search.contract import EXPORT_COLUMNS
 from search.errors import InvalidParameter
+from search.issuers import canonical_issuer
+from search.related import related as related_records
 from search.request import MAX_PAGE, SearchRequest
+from search.timeline import timeline as key_node_timeline
+from search.timeline import years
 
-from .state import FILTER_PARAMETERS, search_index, search_request, search_state
+from .state import FILTER_PARAMETERS, filters_only, search_index, search_request, search_state
 
 blueprint = Blueprint("pages", __name__)
 
@@ -31,6 +44,8 @@ FACET_LABELS = {
     "region": "地区",
     "sector": "领域",
     "confidence": "可信度",
+    "doc_type": "公文种类",
+    "status": "时效性",
 }
 PARAMETER_LABELS = {
     **{FACET_PARAMETER[facet]: label for facet, label in FACET_LABELS.items()},
@@ -56,8 +71,8 @@ KEPT_WHEN_CLEARING = ("q", "sort", "per_page")
 # URLs that change one piece of the search state
 
 
-def search_url(pairs: list[tuple[str, str]]) -> str:
-    base = url_for("pages.search")
+def search_url(pairs: list[tuple[str, str]], endpoint: str = "pages.search") -> str:
+    base = url_for(endpoint)
     return base + ("?" + urlencode(pairs) if pairs else "")
 
 
@@ -66,12 +81,19 @@ def without(state, name: str, value: str | None = None) -> list[tuple[str, str]]
     return [
         (n, v)
         for n, v in state
-        if n != "page" and not (n == name and (value is None or v == value))
+        if n != "page" and not (n == name and (value is None or same(name, v, value)))
     ]
 
 
+def same(name: str, given: str, value: str) -> bool:
+    """Whether a parameter's value as given is `value`: an issuer by any of its names."""
+    if name == "issuer":
+        return canonical_issuer(given) == canonical_issuer(value)
+    return given == value
+
+
 def toggled(state, name: str, value: str) -> list[tuple[str, str]]:
-    if (name, value) in state:
+    if any(n == name and same(name, v, value) for n, v in state):
         return without(state, name, value)
     return without(state, "page") + [(name, value)]
 
@@ -123,12 +145,12 @@ def facet_views(result: dict, state) -> list[dict]:
     return views
 
 
-def active_filters(state) -> list[dict]:
+def active_filters(state, endpoint: str = "pages.search") -> list[dict]:
     return [
         {
             "label": PARAMETER_LABELS[name],
             "value": value,
-            "remove_url": search_url(without(state, name, value)),
+            "remove_url": search_url(without(state, name, value), endpoint),
         }
         for name, value in state
         if name in PARAMETER_LABELS
@@ -248,6 +270,9 @@ def render_search(
             else None
         ),
         export_query=urlencode(without(state, "page")),
+        timeline_url=search_url(filters_only(state), "pages.timeline"),
+        within_hidden=without(state, "page"),
+        feed_url=search_url(filters_only(state), "feeds.feed"),
         export_limit=current_app.config["EXPORT_LIMIT"],
         kind_labels=KIND_LABELS,
         changed=changed,
@@ -276,12 +301,39 @@ def web_url(url: str | None) -> bool:
 @blueprint.get("/")
 def search():
     state = search_state()
+    if within := request.args.get("within", "").strip():
+        # 结果中检索: the words are added to the query; every filter, the order and size stay
+        words = " ".join(v for n, v in state if n == "q")
+        return redirect(search_url(replaced(without(state, "q"), "q", f"{words} {within}".strip())))
     try:
         # the query's grammar is checked while searching (too deep nesting): same page for both
         result = search_index().search(search_request())
     except InvalidParameter as error:
         return render_search(None, state, error, status=400)
     return render_search(result, state, changed=search_index().changes()["changed"])
+
+
+@blueprint.get("/timeline")
+def timeline():
+    """The key-node timeline of the search in the query string, grouped by year."""
+    state = filters_only(search_state())
+    error, status = None, 200
+    try:
+        result = key_node_timeline(search_index(), search_request())
+    except InvalidParameter as exc:
+        result, error, status = None, exc, 400
+    page = render_template(
+        "timeline.html",
+        result=result,
+        years=years(result["nodes"]) if result else [],
+        error=error,
+        q=dict(state).get("q", ""),
+        hidden=[(n, v) for n, v in state if n in FILTER_PARAMETERS or n in PARAMETER_LABELS],
+        filters=active_filters(state, "pages.timeline"),
+        search_url=search_url(state),
+        feed_url=search_url(state, "feeds.feed"),
+    )
+    return Response(page, status=status, mimetype="text/html")
 
 
 @blueprint.get("/documents/<record_id>")
@@ -292,6 +344,7 @@ def document(record_id: str):
         "document.html",
         record=record,
         siblings=index.siblings(record),
+        related=related_records(index, record_id)["related"],
         kind_labels=KIND_LABELS,
     )
 
@@ -324,6 +377,7 @@ def export_csv():
         row = dict(
             hit,
             sources="\n".join(f"{s['label']} {s['url']}" for s in hit["sources"]),
+            **hit["dates"],
             url=url_for("pages.document", record_id=hit["id"], _external=True),
         )
         writer.writerow([csv_cell(row[column]) for column in EXPORT_COLUMNS])

@@ -45,3 +45,12 @@ def search_state() -> list[tuple[str, str]]:
         for name, value in request.args.items(multi=True)
         if name in SEARCH_PARAMETERS and value.strip()
     ]
+
+
+# Parameters a timeline or a feed ignores: they order and page a list of hits.
+LIST_PARAMETERS = ("sort", "page", "per_page")
+
+
+def filters_only(state: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The words and filters of a search state, without its order and paging."""
+    return [(n, v) for n, v in state if n not in LIST_PARAMETERS]

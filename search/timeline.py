@@ -1,0 +1,74 @@
+"""The key-node timeline of a search: the key nodes that hold a matching entry, oldest first,
+each with its matching entries in their order within the node."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .request import SearchRequest
+
+if TYPE_CHECKING:
+    from .query import SearchIndex
+
+# Matching entries read for one timeline: nodes beyond them are left out and `truncated` says so.
+TIMELINE_LIMIT = 5000
+ENTRY_FIELDS = ("id", "title", "title_html", "date", "date_text", "issuer", "issuer_canonical")
+_ENTRY_NUMBER = re.compile(r"-e(\d+)$")
+
+
+def _node_key(record_id: str) -> str:
+    """An entry's id without its entry number: `<file key>-n<node>`, the node's own id."""
+    return _ENTRY_NUMBER.sub("", record_id)
+
+
+def _entry_number(record_id: str) -> int:
+    match = _ENTRY_NUMBER.search(record_id)
+    return int(match[1]) if match else 0
+
+
+def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_LIMIT) -> dict:
+    """The key nodes holding an entry that the request (its words and filters) matches."""
+    result = index.search(replace(request, sort="date", page=1, per_page=limit))
+    nodes: dict[str, dict] = {}
+    entries = 0
+    for hit in result["hits"]:
+        if hit["kind"] != "entry":
+            continue
+        entries += 1
+        key = _node_key(hit["id"])
+        node = nodes.get(key)
+        if node is None:
+            node = nodes[key] = {
+                "id": key,
+                "date": hit["node_date"],
+                "node_type": hit["node_type"],
+                "confidence": hit["confidence"],
+                "source_file": hit["source_file"],
+                "region": hit["region"],
+                "sector": hit["sector"],
+                "entries": [],
+            }
+        node["entries"].append({name: hit[name] for name in ENTRY_FIELDS})
+    ordered = sorted(
+        nodes.values(),
+        key=lambda n: (n["date"] is None, n["date"] or "", n["source_file"], n["id"]),
+    )
+    for node in ordered:
+        node["entries"].sort(key=lambda e: _entry_number(e["id"]))
+    return {
+        "query": result["query"],
+        "entries": entries,
+        "truncated": result["total"] > len(result["hits"]),
+        "generation": result["generation"],
+        "nodes": ordered,
+    }
+
+
+def years(nodes: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Nodes grouped by the year of their date, in order ('' for undated nodes)."""
+    grouped: dict[str, list[dict]] = {}
+    for node in nodes:
+        grouped.setdefault((node["date"] or "")[:4], []).append(node)
+    return list(grouped.items())

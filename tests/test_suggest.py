@@ -1,0 +1,84 @@
+"""search/suggest.py and `/api/suggest`: titles, issuers and terms as you type."""
+
+from __future__ import annotations
+
+import time
+
+from search.suggest import suggest, suggester
+
+
+def texts(result: dict, kind: str) -> list[str]:
+    return [s["text"] for s in result["suggestions"] if s["kind"] == kind]
+
+
+def test_suggest_terms_starting_with_the_typed_text(tracking_engine):
+    result = suggest(tracking_engine, "碳排")
+    terms = texts(result, "term")
+    assert terms and all(term.startswith("碳排") for term in terms)
+    assert {"碳排量", "碳排放"} <= set(terms)
+    # titles holding the text follow the words
+    assert "北京市碳排量权交易市场运作" in texts(result, "title")
+    assert result["suggestions"][0]["kind"] == "term"
+
+
+def test_suggest_titles_containing_the_typed_text(tracking_engine):
+    assert texts(suggest(tracking_engine, "排水集团"), "title") == [
+        "北京排水集团发布《北京排水集团碳中和规划》和《北京排水集团碳中和实施方案》"
+    ]
+
+
+def test_suggest_issuers_by_any_of_their_names(tracking_engine):
+    for typed in ("北京市发", "北京市发改委", "发改委"):
+        assert texts(suggest(tracking_engine, typed), "issuer") == ["北京市发展和改革委员会"]
+
+
+def test_suggest_nothing_for_nothing(tracking_engine):
+    assert suggest(tracking_engine, "")["suggestions"] == []
+    assert suggest(tracking_engine, "   ")["suggestions"] == []
+    assert suggest(tracking_engine, "qqqqzzzz")["suggestions"] == []
+    assert len(suggest(tracking_engine, "北", limit=3)["suggestions"]) == 3
+
+
+def test_suggest_lists_are_built_once_per_commit_and_a_keystroke_is_fast(tracking_engine):
+    assert suggester(tracking_engine) is suggester(tracking_engine)
+    started = time.perf_counter()
+    for typed in ("碳", "碳排", "碳排放", "北京", "北京市发展", "能源", "管理办法"):
+        suggest(tracking_engine, typed)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_api_suggest(tracking_client):
+    body = tracking_client.get("/api/suggest?q=碳排").json
+    assert list(body) == ["suggestions"]
+    assert all(set(s) == {"text", "kind"} for s in body["suggestions"])
+    assert "碳排量" in texts(body, "term")
+    assert tracking_client.get("/api/suggest").json == {"suggestions": []}
+    bad = tracking_client.get("/api/suggest?q=碳&limit=99")
+    assert bad.status_code == 400 and bad.json["error"]["parameter"] == "limit"
+
+
+def test_suggest_after_a_commit_answers_from_the_old_lists_until_the_new_are_built(
+    seeds_copy, tmp_path
+):
+    import shutil
+
+    from conftest import TRACKING_FIXTURES
+
+    from search.indexer import update_index
+    from search.query import SearchIndex
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index)
+    with SearchIndex(index) as engine:
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == []
+        shutil.copy(TRACKING_FIXTURES / "bjfgw-notice.md", seeds_copy / "bjfgw-notice.md")
+        update_index(seeds_copy, index)
+        # the keystroke right after the commit is not kept waiting: the old lists answer it
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == []
+        deadline = time.monotonic() + 30
+        while not texts(suggest(engine, "排放权交易管理办法"), "title"):
+            assert time.monotonic() < deadline, "the new lists were never built"
+            time.sleep(0.05)
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == [
+            "北京市发展和改革委员会关于印发北京市碳排放权交易管理办法的通知"
+        ]

@@ -1,0 +1,86 @@
+"""Subscriptions: `/feed.atom` takes every search parameter and serves the newest matching records
+as an Atom 1.0 feed (RFC 4287), for feed readers that poll it."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import replace
+from urllib.parse import urlencode
+from xml.etree import ElementTree as ET
+
+from flask import Blueprint, Response, url_for
+
+from .state import filters_only, search_index, search_request, search_state
+
+blueprint = Blueprint("feeds", __name__)
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_SIZE = 50
+
+
+def _timestamp(iso: str) -> str:
+    """An ISO date of any precision (2020, 2020-04, 2020-04-15) as an RFC 3339 timestamp."""
+    parts = [int(p) for p in iso.split("-")] + [1, 1]
+    return datetime.datetime(parts[0], parts[1], parts[2]).strftime("%Y-%m-%dT00:00:00Z")
+
+
+def _title(result: dict, pairs: list[tuple[str, str]]) -> str:
+    what = [f"“{result['query']}”"] if result["query"] else []
+    what += [f"{name}={value}" for name, value in pairs if name != "q"]
+    return "政策检索：" + ("，".join(what) if what else "全部记录")
+
+
+def _add(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+@blueprint.get("/feed.atom")
+def feed():
+    """The newest FEED_SIZE records matching the search in the query string, as Atom."""
+    result = search_index().search(
+        replace(search_request(), sort="-date", page=1, per_page=FEED_SIZE)
+    )
+    pairs = filters_only(search_state())  # a feed is always the newest first, one page
+    query = "?" + urlencode(pairs) if pairs else ""
+    self_url = url_for("feeds.feed", _external=True) + query
+    dated = [_timestamp(hit["date"]) for hit in result["hits"] if hit["date"]]
+    updated = max(dated, default=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    ET.register_namespace("", ATOM)
+    root = ET.Element(f"{{{ATOM}}}feed")
+    _add(root, "id", self_url)
+    _add(root, "title", _title(result, pairs))
+    _add(root, "subtitle", f"共 {result['total']} 条匹配记录，最新 {len(result['hits'])} 条")
+    _add(root, "updated", updated)
+    _add(root, "link", rel="self", type="application/atom+xml", href=self_url)
+    _add(
+        root,
+        "link",
+        rel="alternate",
+        type="text/html",
+        href=url_for("pages.search", _external=True) + query,
+    )
+    _add(_add(root, "author"), "name", "policy-search")
+    _add(root, "generator", "policy-search")
+    for hit in result["hits"]:
+        page = url_for("pages.document", record_id=hit["id"], _external=True)
+        entry = _add(root, "entry")
+        _add(entry, "id", page)
+        _add(entry, "title", hit["title"])
+        _add(entry, "updated", _timestamp(hit["date"]) if hit["date"] else updated)
+        _add(entry, "link", rel="alternate", type="text/html", href=page)
+        if hit["issuer"]:
+            _add(_add(entry, "author"), "name", hit["issuer"])
+        for term in (hit["node_type"], hit["doc_type"]):
+            if term:
+                _add(entry, "category", term=term)
+        # the snippet is escaped HTML with <mark> around matches: Atom's type="html" carries it
+        _add(entry, "summary", hit["snippet"], type="html")
+    body = ET.tostring(root, encoding="unicode", xml_declaration=False)
+    return Response(
+        '<?xml version="1.0" encoding="utf-8"?>\n' + body,
+        mimetype="application/atom+xml",
+    )
