@@ -212,10 +212,10 @@ def stats(index_dir: Path, as_json: bool) -> None:
         f"{result['documents']} records from {result['files']} files, "
         f"{result['warnings']} ingest warnings; generation {result['generation']}"
     )
-    done, total = result["vectors"]["done"], result["vectors"]["total"]
-    click.echo(f"sentence vectors: {done} of {total}" + (" (pass running)" if done < total else ""))
     for file in result["warning_files"]:
         click.echo(f"  {file['file']}: {file['error'] or ', '.join(file['codes'])}")
+    done, total = result["vectors"]["done"], result["vectors"]["total"]
+    click.echo(f"sentence vectors: {done} of {total}" + (" (pass running)" if done < total else ""))
     for facet, values in result["facets"].items():
         click.echo(f"\n{facet}:")
         for value in values:

@@ -93,7 +93,8 @@ EXPORT_COLUMNS = (
 def hit(record: dict, title_html: str, snippet: str, score: float | None) -> dict:
     """The JSON of one hit: HIT_FIELDS of a stored record (as a dict) and of the search."""
     made = {"title_html": title_html, "snippet": snippet, "score": score}
-    return {name: made[name] if name in made else record[name] for name in HIT_FIELDS}
+    # a record stored by an older version lacks the fields added since: null until reindexed
+    return {name: made[name] if name in made else record.get(name) for name in HIT_FIELDS}
 
 
 # ---------------------------------------------------------------------------------------------

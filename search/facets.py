@@ -22,7 +22,7 @@ class _Segment:
         self.values: dict[str, list[str]] = {}
         self.codes: dict[str, np.ndarray] = {}
         for name in FACET_FIELDS:
-            raw = list(leaf.column_reader(name)) if leaf.has_column(name) else [""] * size
+            raw = list(leaf.column_reader(name)) if _has_column(leaf, name) else [""] * size
             values = sorted(set(raw))
             lookup = {v: i for i, v in enumerate(values)}
             self.codes[name] = np.fromiter((lookup[v] for v in raw), dtype=np.int32, count=size)
@@ -30,7 +30,7 @@ class _Segment:
         self.numbers = {
             name: (
                 np.fromiter(leaf.column_reader(name), dtype=np.int64, count=size)
-                if leaf.has_column(name)
+                if _has_column(leaf, name)
                 else np.full(size, default, dtype=np.int64)
             )
             for name, default in NUMBER_FIELDS.items()
@@ -76,6 +76,12 @@ class Columns:
         self.band = np.full(len(self.live), -1, dtype=np.int32)
         for i, (_, low, high) in enumerate(CONFIDENCE_BANDS):
             self.band[(self.confidence >= low) & (self.confidence < high)] = i
+
+
+def _has_column(leaf, name: str) -> bool:
+    """Whether a segment holds the column (an index of an older schema lacks some fields, which
+    Whoosh's has_column answers with a KeyError)."""
+    return name in leaf.schema and leaf.has_column(name)
 
 
 def _joined(arrays: list[np.ndarray], dtype) -> np.ndarray:

@@ -21,8 +21,9 @@ LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
 # 2: the character-pair field and sentence vectors. 3: separate segment files, numbers as plain
 # columns, one compressed stored record, vectors kept beside the index (vectorstore.py). An index
-# of another version is rebuilt.
-MANIFEST_VERSION = 3
+# of another version is rebuilt. 4: canonical issuers, 公文种类 and 时效性 fields, the dictionary's
+# hash.
+MANIFEST_VERSION = 4
 GENERATION_PREFIX = "gen-"
 
 

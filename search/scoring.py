@@ -76,7 +76,7 @@ class ScoringColumns:
         """Each document's vector key (vectorstore.text_key; 0: no text, no vector)."""
 
         def read(leaf):
-            if not leaf.has_column("vkey"):
+            if "vkey" not in leaf.schema or not leaf.has_column("vkey"):
                 return None
             count = leaf.doc_count_all()
             return np.fromiter(leaf.column_reader("vkey"), dtype=np.int64, count=count)

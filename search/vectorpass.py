@@ -43,7 +43,7 @@ def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
     ix = whoosh_index.open_dir(str(generation))
     try:
         with ix.reader() as reader:
-            if not reader.has_column("vkey"):
+            if "vkey" not in reader.schema or not reader.has_column("vkey"):
                 return []
             size = reader.doc_count_all()
             keys = np.fromiter(reader.column_reader("vkey"), dtype=np.int64, count=size)

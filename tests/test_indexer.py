@@ -226,8 +226,8 @@ def test_index_keeps_one_compressed_record_in_separate_segment_files(seeds_copy,
             assert "raw" not in record and record["id"].endswith("-n1-e1")
             # numbers are plain columns: no many-tiered terms for them in the term index
             assert {field for field, _ in reader.all_terms()} == {
-                "content", "grams", "id", "issuer", "kind", "meta", "node_type", "region",
-                "sector", "source_file", "title", "year_word",
+                "content", "doc_type", "grams", "id", "issuer", "kind", "meta", "node_type",
+                "region", "sector", "source_file", "status", "title", "title_exact", "year_word",
             }  # fmt: skip
             assert reader.has_column("date") and reader.has_column("vkey")
     finally:

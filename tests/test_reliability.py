@@ -132,13 +132,13 @@ def test_sigkill_between_commit_and_manifest_rebuilds_exactly(seeds_copy, tmp_pa
         (lambda text: "", "is corrupt (Expecting value"),
         (lambda text: "\x00\xff garbage", "is corrupt (Expecting value"),
         (lambda text: "[]", "is corrupt (unexpected content)"),
-        (lambda text: '{"version": 3, "files": []}', "is corrupt (unexpected content)"),
+        (lambda text: '{"version": 4, "files": []}', "is corrupt (unexpected content)"),
         (
             lambda text: '{"version": 1, "files": {}}',
-            "is from another version of policy-search (index format 1; this version writes 3)",
+            "is from another version of policy-search (index format 1; this version writes 4)",
         ),
         (
-            lambda text: '{"version": 3, "files": {"beijing-industry-carbon-key-nodes.md": 5}}',
+            lambda text: '{"version": 4, "files": {"beijing-industry-carbon-key-nodes.md": 5}}',
             "is corrupt (bad entry for 'beijing-industry-carbon-key-nodes.md')",
         ),
         (
