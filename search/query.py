@@ -64,9 +64,11 @@ class SearchIndex:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Close every searcher this object opened (in any thread)."""
-        self._current.close()
+    def close(self, keep_columns: bool = False) -> None:
+        """Close every searcher this object opened (in any thread); with `keep_columns`, keep
+        what was read of the current generation (its facet, scoring and vector columns), for
+        processes forked after this to share."""
+        self._current.close(keep_columns)
 
     @property
     def generation(self) -> str:

@@ -56,13 +56,15 @@ class CurrentIndex:
         if "_searchers" in self.__dict__:  # __init__ got that far
             self.close()
 
-    def close(self) -> None:
-        """Close every searcher this object opened (in any thread)."""
+    def close(self, keep_columns: bool = False) -> None:
+        """Close every searcher this object opened (in any thread). With `keep_columns`, keep
+        the current generation's columns: processes forked after this share their pages."""
         with self._lock:
             for searcher in self._searchers:
                 searcher.close()
             self._searchers.clear()
-            self._generation = None
+            if not keep_columns:
+                self._generation = None
         self._local = threading.local()
 
     def generation(self) -> Generation:

@@ -203,7 +203,7 @@ class VectorCache:
         out[rows < 0] = 0
         return out
 
-    def cosines(self, question: np.ndarray, rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    def cosines(self, question: np.ndarray, rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
         """vector · question for each row of `rows` (0 where a row is -1)."""
         question = np.asarray(question, dtype=np.float32)
         count = self._count

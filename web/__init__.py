@@ -99,5 +99,7 @@ def _warm(index: SearchIndex) -> None:
     try:
         index.generation  # noqa: B018 - opening the index is the point
         index.search(SearchRequest(q="政策", per_page=1))
+        # and what questions read: field lengths, character pairs, the vectors
+        index.search(SearchRequest(q="哪些政策规定了节约能源的责任？", per_page=1))
     except SearchError as exc:
         logging.getLogger(__name__).warning("could not open the index: %s", exc)

@@ -12,6 +12,9 @@ SearchIndex sees on its next request.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import os
 import signal
@@ -40,6 +43,7 @@ def serve(
     """Serve until stopped: `workers` processes of `threads` threads each. `watcher` makes the
     seeds folder's watcher (search/watch.py), started in exactly one process: the parent of the
     workers, or the one process."""
+    _limit_malloc_arenas()
     if workers <= 1 or os.name != "posix":
         import waitress
 
@@ -66,16 +70,45 @@ def _exit(signum, frame) -> None:
     raise SystemExit(0)
 
 
+# glibc gives each thread that allocates its own arena (up to 8 a core), and a search's numpy
+# arrays leave each one holding freed memory: 4 threads a worker kept some 30 MB each. It also
+# raises its threshold for handing large blocks back to the system each time one is freed, so a
+# question's temporary arrays stayed in every worker: a fixed threshold returns them.
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD = 1 << 20
+
+
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas and fix its mmap threshold before any thread starts; elsewhere
+    (macOS, Windows, musl), nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _trim_malloc() -> None:
+    """Hand the memory that loading and warming freed back to the system (glibc only), so no
+    worker starts with a copy of it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
 def _forked(server, worker) -> None:
     """In each new worker: drop the searchers inherited from the parent (their open files share
-    read offsets with every other process), so the worker opens its own."""
-    server.app.wsgi().extensions[EXTENSION].close()
+    read offsets with every other process), so the worker opens its own; the columns read in the
+    parent stay, shared."""
+    server.app.wsgi().extensions[EXTENSION].close(keep_columns=True)
 
 
 def _prepared(server) -> None:
     # the parent serves no request: close its searchers, which would otherwise hold the files of
-    # generations long replaced (and their disk space)
-    server.app.wsgi().extensions[EXTENSION].close()
+    # generations long replaced (and their disk space); the columns it read are kept for the
+    # workers to share
+    server.app.wsgi().extensions[EXTENSION].close(keep_columns=True)
+    _trim_malloc()
     # objects alive before the fork never need collecting: leaving them out of the collector's
     # walk keeps it from writing to (and so copying) their pages in every worker
     gc.freeze()
