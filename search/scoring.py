@@ -37,6 +37,7 @@ class ScoringColumns:
         self._lengths: dict[str, np.ndarray] = {}
         self._vectors: np.ndarray | None = None
         self._present: np.ndarray | None = None
+        self._files: np.ndarray | None = None
 
     def vectors(self, reader) -> tuple[np.ndarray, np.ndarray]:
         """(every document's vector as a float32 row, which rows hold one): 2 KB a record."""
@@ -46,6 +47,18 @@ class ScoringColumns:
                 self._vectors = vectors.matrix(raw, self.size)
                 self._present = np.einsum("ij,ij->i", self._vectors, self._vectors) > 0
         return self._vectors, self._present
+
+    def files(self, reader) -> np.ndarray:
+        """Every document's source file as a number (-1 where it has none), read once per
+        commit from the postings of `source_file`."""
+        with self._lock:
+            if self._files is None:
+                out = np.full(self.size, -1, dtype=np.int32)
+                for code, name in enumerate(reader.field_terms("source_file")):
+                    docs, _ = postings(reader, "source_file", name)
+                    out[docs[docs < self.size]] = code
+                self._files = out
+        return self._files
 
     def lengths(self, reader, field: str) -> np.ndarray:
         """Every document's length in `field` (0 where it has none), read once per commit from
@@ -100,6 +113,19 @@ def bm25(
         length = columns.lengths(reader, field)[docs]
         part = idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))
         np.add.at(scores, docs, boost * part)
+    return scores
+
+
+def keyword_scores(
+    searcher, columns: ScoringColumns, query: wq.Query, ranking: RankingConfig
+) -> np.ndarray:
+    """Every document's BM25F score for an Or of keyword clauses: the score Whoosh gives a
+    record matching them all (an And adds its clauses' scores), and a part of it to others."""
+    terms, others = flatten(query)
+    scores = bm25(searcher, columns, terms, ranking)
+    for other in others:
+        for docnum, score in searcher.search(other, limit=None).items():
+            scores[docnum] += score
     return scores
 
 
@@ -193,3 +219,22 @@ def _add_meaning(searcher, columns, text, live, ranking, widen, fused, matched) 
         candidates = np.where(live & present, cosines, -np.inf)
         top = np.argpartition(-candidates, nearest - 1)[:nearest]
         matched[top[np.isfinite(candidates[top])]] = True
+
+
+def spread_over_files(docs: np.ndarray, files: np.ndarray, rounds: int) -> np.ndarray:
+    """`docs` (best first) reordered so that each file's best record comes before any file's
+    second, its second before any file's third, and so on for `rounds` rounds; past them, the
+    order is kept. A page of hits then shows that many more documents, rather than ten articles
+    of one law; within a file, and in an index of one file, the order does not change."""
+    if rounds <= 0 or len(docs) < 2:
+        return docs
+    codes = files[docs]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    lengths = np.diff(np.r_[starts, len(docs)])
+    within = np.empty(len(docs), dtype=np.int64)
+    within[order] = np.arange(len(docs)) - np.repeat(starts, lengths)
+    within[codes < 0] = 0  # records without a file compete on their own
+    level = np.minimum(within, rounds)
+    return docs[np.lexsort((np.arange(len(docs)), level))]

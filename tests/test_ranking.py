@@ -20,9 +20,11 @@ from bench.relevance import (
     ADDED_STOPWORDS,
     by_split,
     kept_steps,
+    law_of,
+    law_split,
     load_collection,
     measures,
-    split_of,
+    question_split,
     train_question_map,
 )
 from search import _whoosh, scoring, vectors
@@ -169,12 +171,16 @@ def test_search_keywords_still_require_every_word(law_engine):
     assert [hit["id"] for hit in result["hits"]] == [record_id("civil-54.md")]
 
 
-def test_split_is_fixed_by_the_question_id():
-    assert [split_of(str(qid)) for qid in range(1, 11)] == [
-        "tune", "tune", "tune", "tune", "heldout", "tune", "tune", "heldout", "heldout", "heldout"
-    ]  # fmt: skip
-    splits = [split_of(str(qid)) for qid in range(2000)]
-    assert 0.65 < splits.count("tune") / len(splits) < 0.75
+def test_split_is_by_law_so_no_law_answers_both_splits():
+    laws = [f"民法商法/法{n}.md" for n in range(200)]
+    splits = [law_split(law) for law in laws]
+    assert 0.6 < splits.count("tune") / len(splits) < 0.8
+    tune = next(law for law in laws if law_split(law) == "tune")
+    held = next(law for law in laws if law_split(law) == "heldout")
+    assert question_split([f"{tune}#第一条", f"{tune}#第九条"]) == "tune"
+    assert question_split([f"{held}#第二条"]) == "heldout"
+    assert question_split([f"{tune}#第一条", f"{held}#第二条"]) == "straddling"
+    assert law_of(f"{tune}#第一条") == tune
 
 
 def test_relevance_steps_replay_the_changes_up_to_the_ranking_as_it_is():
