@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -299,6 +299,7 @@ def _timed_passes(search, requests: list, repeats: int) -> tuple[list[float], li
 
 def bench_size(records: int | None, options: Options, engines: list[str], log) -> dict:
     from search.query import SearchIndex
+    from search.ranking import DEFAULT as RANKING
     from search.request import SearchRequest
 
     label = size_label(records)
@@ -366,7 +367,10 @@ def bench_size(records: int | None, options: Options, engines: list[str], log) -
     # -- in-process query latency
     has_questions = (options.eval / "queries.train.tsv").is_file()
     sets = _query_sets(options, has_questions)
-    searchers = {"ours": SearchIndex(index)}
+    # The baselines match keywords record by record; ours runs without its document-level
+    # additions (ranking.same_file_keywords, keyword_documents) so that totals compare alike.
+    record_level = replace(RANKING, same_file_keywords=False, keyword_documents=0)
+    searchers = {"ours": SearchIndex(index, ranking=record_level)}
     if "sqlite" in engines:
         from .baselines import SqliteSearch
 

@@ -46,9 +46,11 @@ class RankingConfig:
     # meaning_weight. Pairs match where the segmenter cut question and article differently
     # (偿还 / 清偿还款); vectors, where they say the same thing in other words. See scoring.py
     # and docs/relevance.md.
-    gram_weight: float = 0.5
+    gram_weight: float = 1.0
     meaning_weight: float = 0.15
-    # Move question vectors by the map learned from judged questions (search/vectors.py).
+    # Move question vectors by a map learned from judged questions (search/vectors.py), when
+    # search/data/question_map.npy exists. None ships: learned on legal questions of some laws,
+    # it did not help questions answered by other laws, nor the policy needs.
     question_map: bool = False
     # A query that reads as a question (it ends in a question mark, or it is written without
     # spaces and holds question_min_words content words or more) also matches this many records
