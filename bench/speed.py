@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -403,6 +403,7 @@ def write_size_corpus(options: Options, records: int | None, folder: Path):
 
 def bench_size(records: int | None, options: Options, engines: list[str], log) -> dict:
     from search.query import SearchIndex
+    from search.ranking import DEFAULT as RANKING
     from search.request import SearchRequest
 
     label = "all" if options.articles and records is None else size_label(records)
@@ -471,7 +472,10 @@ def bench_size(records: int | None, options: Options, engines: list[str], log) -
     # -- in-process query latency
     has_questions = (options.eval / "queries.train.tsv").is_file()
     sets = _query_sets(options, has_questions)
-    searchers = {"ours": SearchIndex(index)}
+    # The baselines match keywords record by record; ours runs without its document-level
+    # additions (ranking.same_file_keywords, keyword_documents) so that totals compare alike.
+    record_level = replace(RANKING, same_file_keywords=False, keyword_documents=0)
+    searchers = {"ours": SearchIndex(index, ranking=record_level)}
     if "sqlite" in engines:
         from .baselines import SqliteSearch
 

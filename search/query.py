@@ -30,7 +30,7 @@ from .ranking import DEFAULT, RankingConfig
 from .reader import CurrentIndex, Generation
 from .records import unpack
 from .request import SearchRequest
-from .scoring import Postings, keyword_scores, matching_docs, rank_question
+from .scoring import Postings, keyword_scores, matching_docs, rank_question, spread_over_files
 
 
 @dataclass
@@ -42,6 +42,9 @@ class _Matched:
     scores: np.ndarray | None = None  # ranked matching's fused scores of every document
     match: str = "all"  # "any": no record matched every word, so records matching some are
     terms: Postings | None = None  # the postings matching read, for ranking by the query
+    # keywords: each record's tier, ranked in order before its score (see _keyword_match);
+    # None: every matched record holds every word
+    tier: np.ndarray | None = None
 
 
 class SearchIndex:
@@ -135,10 +138,13 @@ class SearchIndex:
         terms = Postings(searcher.reader())
         docs = matching_docs(searcher, compiled.query, terms)
         docs = docs[live[docs]] if len(docs) else docs
-        if compiled.any_query is None or not self.ranking.answers_by_any_word(
-            len(compiled.content_words), len(docs)
+        if compiled.any_query is None or not (
+            # a question is ranked by one path whether or not some record holds all its words:
+            # holding every word of a sentence says little about answering it
+            (compiled.reads_as_question and self.ranking.rank_every_question)
+            or self.ranking.answers_by_any_word(len(compiled.content_words), len(docs))
         ):
-            return _Matched(docs, compiled.query, terms=terms)
+            return self._keyword_match(searcher, generation, compiled, docs, terms)
         question = rank_question(
             searcher,
             generation.scoring,
@@ -152,6 +158,72 @@ class SearchIndex:
             np.flatnonzero(question.matched), compiled.any_query, question.scores, "any"
         )
 
+    def _keyword_match(
+        self,
+        searcher: Searcher,
+        generation: Generation,
+        compiled: CompiledQuery,
+        docs: np.ndarray,
+        terms: Postings,
+    ) -> _Matched:
+        """Keywords: the records holding every word (tier 0); then the records holding some of
+        them in other documents that hold them all, across their articles or paragraphs (散煤
+        in one article of a regulation, 禁燃区 in another: tier 1, ranking.same_file_keywords);
+        then, for three keywords or more, while fewer than ranking.keyword_documents documents
+        are matched, the best record of each further document holding two of them or more
+        (tier 2). Each tier by the keywords'
+        BM25F. In an index of one file, or when enough documents hold every word, nothing is
+        added."""
+        query = compiled.query
+        ranking = self.ranking
+        if not (
+            (ranking.same_file_keywords or ranking.keyword_documents)
+            and compiled.any_query is not None
+            and isinstance(query, wq.And)
+            and len(query.subqueries) > 1
+            and len(docs)
+        ):
+            return _Matched(docs, query, terms=terms)
+        live = generation.columns.live
+        files = generation.scoring.files(searcher.reader())
+        clauses = [matching_docs(searcher, clause, terms) for clause in query.subqueries]
+        clauses = [c[live[c]] for c in clauses]
+        some = np.unique(np.concatenate(clauses))
+        matched_files = np.unique(files[docs])
+        tier = np.full(len(live), 3, dtype=np.int8)
+        tier[docs] = 0
+        if ranking.same_file_keywords:
+            common = np.unique(files[clauses[0]])
+            for clause in clauses[1:]:
+                common = np.intersect1d(common, files[clause])
+            common = np.setdiff1d(common, matched_files)
+            common = common[common >= 0]
+            tier[some[np.isin(files[some], common)]] = 1
+            matched_files = np.union1d(matched_files, common)
+        wanted = ranking.keyword_documents - len(matched_files)
+        scores = None
+        if wanted > 0 and len(clauses) >= 3:
+            scores = keyword_scores(
+                searcher, generation.scoring, wq.Or(query.subqueries), terms, ranking
+            )
+            held = np.zeros(len(live), dtype=np.int32)
+            for clause in clauses:
+                held[clause] += 1
+            rest = some[
+                ~np.isin(files[some], matched_files) & (files[some] >= 0) & (held[some] >= 2)
+            ]
+            rest = rest[np.lexsort((rest, -scores[rest]))]
+            _, first_of_file = np.unique(files[rest], return_index=True)
+            best = rest[np.sort(first_of_file)][:wanted]
+            tier[best] = 2
+        if not (tier < 3).sum() > len(docs):
+            return _Matched(docs, query, terms=terms)
+        if scores is None:
+            scores = keyword_scores(
+                searcher, generation.scoring, wq.Or(query.subqueries), terms, ranking
+            )
+        return _Matched(np.flatnonzero(tier < 3), query, scores, "all", terms, tier)
+
     def _page(
         self,
         searcher: Searcher,
@@ -161,23 +233,36 @@ class SearchIndex:
         sort: str,
         request: SearchRequest,
     ) -> tuple[list[int], list[float | None]]:
-        """The document numbers of the requested page, and their scores (None when sorted)."""
+        """The document numbers of the requested page, and their scores (None when sorted).
+        By relevance, the best ranking.spread_window records are spread over their files
+        (scoring.spread_over_files), so that a page shows more documents."""
         first, count = (request.page - 1) * request.per_page, request.per_page
-        if sort == "relevance" and matched.scores is not None:
-            return _fused_page(matched.scores, allowed, first, count)
-        if sort == "relevance":
-            if len(allowed) == 0 or first >= len(allowed):
-                return [], []
-            scores = keyword_scores(
+        if sort != "relevance":
+            page_docs = sorted_page(generation.columns, allowed, sort, first, count)
+            return page_docs, [None] * len(page_docs)
+        window = self.ranking.spread_window if self.ranking.spread_rounds else 0
+        depth = max(first + count, window)
+        if matched.scores is not None:
+            docs, scores = _fused_page(matched.scores, allowed, 0, depth, matched.tier)
+        elif len(allowed) == 0 or first >= len(allowed):
+            return [], []
+        else:
+            keyword = keyword_scores(
                 searcher,
                 generation.scoring,
                 matched.query,
                 matched.terms or Postings(searcher.reader()),
                 self.ranking,
             )
-            return _fused_page(scores, allowed, first, count)
-        page_docs = sorted_page(generation.columns, allowed, sort, first, count)
-        return page_docs, [None] * len(page_docs)
+            docs, scores = _fused_page(keyword, allowed, 0, depth)
+        if window and len(docs) > 1:
+            head = min(window, len(docs))
+            files = generation.scoring.files(searcher.reader())
+            score_of = dict(zip(docs, scores, strict=True))
+            spread = spread_over_files(np.asarray(docs[:head]), files, self.ranking.spread_rounds)
+            docs = spread.tolist() + docs[head:]
+            scores = [score_of[d] for d in docs]
+        return docs[first : first + count], scores[first : first + count]
 
     def _hit(self, searcher: Searcher, docnum: int, score: float | None, terms: Highlight) -> dict:
         record = unpack(searcher.stored_fields(int(docnum))["record"])
@@ -299,16 +384,22 @@ class SearchIndex:
 
 
 def _fused_page(
-    scores: np.ndarray, docs: np.ndarray, first: int, count: int
+    scores: np.ndarray,
+    docs: np.ndarray,
+    first: int,
+    count: int,
+    tier: np.ndarray | None = None,
 ) -> tuple[list[int], list[float]]:
-    """A page of `docs` by their scores, best first (ties by document number, as Whoosh)."""
+    """A page of `docs` by their scores, best first (ties by document number, as Whoosh); with
+    `tier`, lower tiers first."""
     wanted = first + count
-    if len(docs) > 4 * wanted + 64:
+    if tier is None and len(docs) > 4 * wanted + 64:
         # only the records that can be on the page are sorted: those scoring at least the
         # wanted-th best score (ties with it included, so the order of ties stays exact)
         values = scores[docs]
         threshold = np.partition(values, len(values) - wanted)[len(values) - wanted]
         docs = docs[values >= threshold]
-    order = np.lexsort((docs, -scores[docs]))[first : first + count]
+    keys = (docs, -scores[docs]) if tier is None else (docs, -scores[docs], tier[docs])
+    order = np.lexsort(keys)[first : first + count]
     page = docs[order]
     return page.tolist(), [round(float(scores[d]), 4) for d in page]

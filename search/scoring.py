@@ -42,6 +42,7 @@ class ScoringColumns:
         self._columns: dict[str, np.ndarray] = {}
         self._rows: np.ndarray | None = None
         self._rows_of = -1  # the cache size _rows was found at
+        self._files: np.ndarray | None = None
 
     def _column(self, reader, name: str, read, dtype) -> np.ndarray:
         """A per-document array over every segment, each segment's part read by `read(leaf)`
@@ -60,6 +61,18 @@ class ScoringColumns:
                     parts.append(part)
                 self._columns[name] = np.concatenate(parts) if parts else np.zeros(0, dtype)
             return self._columns[name]
+
+    def files(self, reader) -> np.ndarray:
+        """Every document's source file as a number (-1 where it has none), read once per
+        commit from the postings of `source_file`."""
+        with self._lock:
+            if self._files is None:
+                out = np.full(self.size, -1, dtype=np.int32)
+                for code, name in enumerate(reader.field_terms("source_file")):
+                    docs, _ = postings(reader, "source_file", name)
+                    out[docs[docs < self.size]] = code
+                self._files = out
+        return self._files
 
     def lengths(self, reader, field: str) -> np.ndarray:
         """Every document's length in `field` (0 where it has none)."""
@@ -319,3 +332,22 @@ def _add_scores(searcher, columns, query, boost, terms, ranking, scores) -> None
         while matcher.is_active():
             scores[matcher.id()] += matcher.score() * boost
             matcher.next()
+
+
+def spread_over_files(docs: np.ndarray, files: np.ndarray, rounds: int) -> np.ndarray:
+    """`docs` (best first) reordered so that each file's best record comes before any file's
+    second, its second before any file's third, and so on for `rounds` rounds; past them, the
+    order is kept. A page of hits then shows that many more documents, rather than ten articles
+    of one law; within a file, and in an index of one file, the order does not change."""
+    if rounds <= 0 or len(docs) < 2:
+        return docs
+    codes = files[docs]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    lengths = np.diff(np.r_[starts, len(docs)])
+    within = np.empty(len(docs), dtype=np.int64)
+    within[order] = np.arange(len(docs)) - np.repeat(starts, lengths)
+    within[codes < 0] = 0  # records without a file compete on their own
+    level = np.minimum(within, rounds)
+    return docs[np.lexsort((np.arange(len(docs)), level))]

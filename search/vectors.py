@@ -24,8 +24,9 @@ DIMENSIONS = 512
 MAX_CHARS = 256
 BATCH = 64
 # A linear map of question vectors (q -> q + qA) learned from judged questions and the articles
-# that answer them (`python -m bench.relevance --train-map`, docs/relevance.md): it moves a lay
-# question towards the wording of the text that answers it. Delete the file to go without.
+# that answer them (`python -m bench.relevance --train-map` writes it; RankingConfig.question_map
+# uses it). None ships: learned on some laws' questions it did not carry over to questions
+# answered by other laws (docs/relevance.md).
 QUESTION_MAP_FILE = Path(__file__).parent / "data" / "question_map.npy"
 
 _model_lock = threading.Lock()

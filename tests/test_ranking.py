@@ -20,9 +20,11 @@ from bench.relevance import (
     ADDED_STOPWORDS,
     by_split,
     kept_steps,
+    law_of,
+    law_split,
     load_collection,
     measures,
-    split_of,
+    question_split,
     train_question_map,
 )
 from search import _whoosh, scoring, vectors
@@ -122,7 +124,7 @@ def test_ranking_config_is_frozen_and_varied_by_replace():
     with pytest.raises(TypeError):
         DEFAULT.field_weights["title"] = 1.0
     variant = replace(DEFAULT, gram_weight=0.0, question_field_weights={"content": 1.0})
-    assert (variant.gram_weight, DEFAULT.gram_weight) == (0.0, 0.5)
+    assert (variant.gram_weight, DEFAULT.gram_weight) == (0.0, 1.0)
     assert dict(variant.question_field_weights) == {"content": 1.0}
     # all words match in fewer than 3 records: 3 content words or more go to ranked matching
     assert DEFAULT.answers_by_any_word(content_words=3, all_words_hits=2)
@@ -169,12 +171,16 @@ def test_search_keywords_still_require_every_word(law_engine):
     assert [hit["id"] for hit in result["hits"]] == [record_id("civil-54.md")]
 
 
-def test_split_is_fixed_by_the_question_id():
-    assert [split_of(str(qid)) for qid in range(1, 11)] == [
-        "tune", "tune", "tune", "tune", "heldout", "tune", "tune", "heldout", "heldout", "heldout"
-    ]  # fmt: skip
-    splits = [split_of(str(qid)) for qid in range(2000)]
-    assert 0.65 < splits.count("tune") / len(splits) < 0.75
+def test_split_is_by_law_so_no_law_answers_both_splits():
+    laws = [f"民法商法/法{n}.md" for n in range(200)]
+    splits = [law_split(law) for law in laws]
+    assert 0.6 < splits.count("tune") / len(splits) < 0.8
+    tune = next(law for law in laws if law_split(law) == "tune")
+    held = next(law for law in laws if law_split(law) == "heldout")
+    assert question_split([f"{tune}#第一条", f"{tune}#第九条"]) == "tune"
+    assert question_split([f"{held}#第二条"]) == "heldout"
+    assert question_split([f"{tune}#第一条", f"{held}#第二条"]) == "straddling"
+    assert law_of(f"{tune}#第一条") == tune
 
 
 def test_relevance_steps_replay_the_changes_up_to_the_ranking_as_it_is():
@@ -298,13 +304,21 @@ def test_question_map_training_moves_questions_to_their_answers():
     assert np.array_equal(mapping, again)  # the same seed learns the same map
 
 
-def test_question_vector_is_moved_by_the_shipped_map():
-    mapping = vectors.question_map()
-    assert mapping is not None and mapping.shape == (vectors.DIMENSIONS, vectors.DIMENSIONS)
+def test_question_vector_is_moved_by_a_map_when_there_is_one(tmp_path, monkeypatch):
     plain = vectors.embed(["房东不修房子怎么办"])[0]
-    moved = vectors.question_vector("房东不修房子怎么办")
-    assert np.allclose(moved, plain + plain @ mapping, atol=1e-5)
-    assert np.array_equal(vectors.question_vector("房东不修房子怎么办", mapped=False), plain)
+    monkeypatch.setattr(vectors, "QUESTION_MAP_FILE", tmp_path / "none.npy")
+    vectors.question_map.cache_clear()
+    assert np.array_equal(vectors.question_vector("房东不修房子怎么办"), plain)
+    mapping = np.eye(vectors.DIMENSIONS, dtype=np.float32) * 0.5
+    np.save(tmp_path / "map.npy", mapping)
+    monkeypatch.setattr(vectors, "QUESTION_MAP_FILE", tmp_path / "map.npy")
+    vectors.question_map.cache_clear()
+    try:
+        moved = vectors.question_vector("房东不修房子怎么办")
+        assert np.allclose(moved, plain + plain @ mapping, atol=1e-5)
+        assert np.array_equal(vectors.question_vector("房东不修房子怎么办", mapped=False), plain)
+    finally:
+        vectors.question_map.cache_clear()
 
 
 def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):

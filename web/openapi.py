@@ -161,7 +161,7 @@ SEARCH_RESULT = _object(
         "match": {
             "type": "string",
             "enum": ["all", "any"],
-            "description": "any: no record matched every word, so records matching some are ranked.",
+            "description": "all: keywords, each hit holding every word (or, after those, some of them in a document that holds them all); any: a question, or words no record holds together, ranked by the words, character pairs and meaning they share.",
         },
         "took_ms": {"type": "number", "minimum": 0},
         "generation": {"type": "string"},
