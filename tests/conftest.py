@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from bench.load import Server, free_port, serve
 from search.cli import main
 from search.indexer import update_index
 from search.query import SearchIndex
@@ -163,3 +168,24 @@ def tracking_app(tracking_seeds, tracking_index):
 @pytest.fixture
 def tracking_client(tracking_app):
     return tracking_app.test_client()
+
+
+@contextlib.contextmanager
+def served(seeds: Path, root: Path, *options: str, token: str = "") -> Iterator[Server]:
+    """`policy-search serve` as a real subprocess on 127.0.0.1 and a free port: the seeds folder
+    `seeds`, its index in root/index, its output in root/server.log, the reindex token `token`
+    (none: refused), and any further `options` (--workers 2, --no-watch)."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        POLICY_SEARCH_SEEDS=str(seeds),
+        POLICY_SEARCH_INDEX=str(root / "index"),
+        POLICY_SEARCH_REINDEX_TOKEN=token,
+    )
+    command = [sys.executable, "-m", "search.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), *options]
+    with (
+        open(root / "server.log", "w+b") as log,
+        serve(command, port, "/api/health", 60, env, log, REPO) as server,
+    ):
+        yield server

@@ -3,16 +3,13 @@ file of entries holding <script>), driven by a real headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REPO, SEEDS, WEB_FIXTURES, XSS_FILE
+from conftest import REPO, SEEDS, WEB_FIXTURES, XSS_FILE, served
 from playwright.sync_api import expect, sync_playwright
 
-from bench.load import free_port, serve
 from search.records import file_key
 
 pytestmark = pytest.mark.browser
@@ -45,19 +42,8 @@ def server(tmp_path_factory) -> str:
     seeds = root / "seeds"
     shutil.copytree(SEEDS, seeds)
     shutil.copy(XSS_FILE, seeds / XSS_FILE.name)
-    port = free_port()
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds),
-        POLICY_SEARCH_INDEX=str(root / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN="",
-    )
-    command = [sys.executable, "-m", "search.cli", "serve", "--host", "127.0.0.1"]
-    with (
-        open(root / "server.log", "w+b") as log,
-        serve([*command, "--port", str(port)], port, "/api/health", 60, env, log, REPO),
-    ):
-        yield f"http://127.0.0.1:{port}"
+    with served(seeds, root) as running:
+        yield f"http://127.0.0.1:{running.port}"
 
 
 @pytest.fixture(scope="module")
@@ -279,20 +265,9 @@ def test_page_offers_to_refresh_when_a_file_is_dropped_in(tmp_path, tab):
     """One process (waitress) watching its seeds: the open page notices the new generation."""
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
-    port = free_port()
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds),
-        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN="",
-    )
-    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "1"]
-    with (
-        open(tmp_path / "server.log", "w+b") as log,
-        serve(command, port, "/api/health", 60, env, log, REPO),
-    ):
+    with served(seeds, tmp_path, "--workers", "1") as running:
         page = tab.page
-        page.goto(f"http://127.0.0.1:{port}/?q=岸电")
+        page.goto(f"http://127.0.0.1:{running.port}/?q=岸电")
         assert total(page) == 0
         assert page.locator("#index-changed").inner_text() != "未知"
         expect(page.locator("#stale-banner")).to_be_hidden()

@@ -4,18 +4,15 @@ by `policy-search serve` over the seed plus the single documents of tests/fixtur
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
-from conftest import REPO, SEEDS, TRACKING_FIXTURES
+from conftest import SEEDS, TRACKING_FIXTURES, served
 from playwright.sync_api import expect
 from test_browser import ARTIFACTS, Tab, browser, query, total  # noqa: F401 - browser: fixture
 
-from bench.load import free_port, serve
 from search.records import file_key
 
 pytestmark = pytest.mark.browser
@@ -41,19 +38,8 @@ def server(tmp_path_factory) -> str:
     shutil.copytree(SEEDS, seeds)
     for path in TRACKING_FIXTURES.glob("*.md"):
         shutil.copy(path, seeds / path.name)
-    port = free_port()
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds),
-        POLICY_SEARCH_INDEX=str(root / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN="",
-    )
-    command = [sys.executable, "-m", "search.cli", "serve", "--host", "127.0.0.1"]
-    with (
-        open(root / "server.log", "w+b") as log,
-        serve([*command, "--port", str(port)], port, "/api/health", 60, env, log, REPO),
-    ):
-        yield f"http://127.0.0.1:{port}"
+    with served(seeds, root) as running:
+        yield f"http://127.0.0.1:{running.port}"
 
 
 @pytest.fixture

@@ -5,16 +5,12 @@ done through one worker is served by all of them."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from conftest import REPO, WEB_FIXTURES
-
-from bench.load import free_port, serve
+from conftest import WEB_FIXTURES, served
 
 TOKEN = "server-test-token"
 
@@ -44,21 +40,10 @@ def _raw_get(port: int, target: bytes) -> tuple[int, dict]:
 
 
 def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
-    port = free_port()
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds_copy),
-        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
-    )
     # --no-watch: the reindex below is the only update (the watcher is tests/test_watch.py's)
-    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "2"]
-    command.append("--no-watch")
-    base = f"http://127.0.0.1:{port}"
-    with (
-        open(tmp_path / "server.log", "w+b") as log,
-        serve(command, port, "/api/health", 60, env, log, REPO) as server,
-    ):
+    with served(seeds_copy, tmp_path, "--workers", "2", "--no-watch", token=TOKEN) as server:
+        port = server.port
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30  # the first worker may answer before the second is up
         while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)

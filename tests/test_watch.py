@@ -6,10 +6,8 @@ a failed update; edited data files (synonyms at once, the dictionary by a rebuil
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import sys
 import threading
 import time
 import urllib.parse
@@ -17,9 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, WEB_FIXTURES
+from conftest import WEB_FIXTURES, served
 
-from bench.load import free_port, serve
 from search import analysis, watch
 from search.errors import StorageFull
 from search.indexer import update_index, writer_lock
@@ -123,20 +120,9 @@ def updates(log: Path) -> list[tuple[int, int, int]]:
 
 def test_served_folder_follows_files_dropped_in(seeds_copy, tmp_path):
     """The checks of issue #16, against `serve` with two worker processes and nothing else."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds_copy),
-        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN="",
-    )
-    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--workers", "2"]
     log_path = tmp_path / "server.log"
-    with (
-        open(log_path, "w+b") as log,
-        serve(command, port, "/api/health", 60, env, log, REPO) as server,
-    ):
+    with served(seeds_copy, tmp_path, "--workers", "2") as server:
+        base = f"http://127.0.0.1:{server.port}"
         wait_for(lambda: get(base, "/api/health")["watch"]["mode"] == "events", 10)
         client = Searcher(base)
         client.start()

@@ -4,20 +4,17 @@ error with its exact body, documents, health, reindex and the OpenAPI document."
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
 
 import jsonschema
 import pytest
-from conftest import REPO, SEED_FILE, SEEDS, WEB_FIXTURES
+from conftest import SEED_FILE, SEEDS, WEB_FIXTURES, served
 from openapi_spec_validator import validate as validate_openapi
 
-from bench.load import free_port, serve
 from search.config import Settings
 from search.indexer import update_index, writer_lock
 from search.records import file_key
@@ -511,18 +508,8 @@ def test_reindex_makes_a_new_file_searchable(private):
 def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_path):
     """The served process highlights 碳中和, the 排水集团 entry's title is edited (its record id
     stays), a reindex runs: the marks sit on 碳中和 in the new text, not at the old offsets."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        POLICY_SEARCH_SEEDS=str(seeds_copy),
-        POLICY_SEARCH_INDEX=str(tmp_path / "index"),
-        POLICY_SEARCH_REINDEX_TOKEN=TOKEN,
-    )
-    # --no-watch: the reindex below is the only update
-    command = [sys.executable, "-m", "search.cli", "serve", "--port", str(port), "--no-watch"]
-    base = f"http://127.0.0.1:{port}"
 
-    def marked() -> dict[str, list[str]]:
+    def marked(base: str) -> dict[str, list[str]]:
         with urllib.request.urlopen(base + "/api/search?q=%E7%A2%B3%E4%B8%AD%E5%92%8C") as answer:
             body = json.load(answer)
         return {
@@ -530,8 +517,10 @@ def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_pat
             for hit in body["hits"]
         }
 
-    with serve(command, port, "/api/health", 60, env, cwd=REPO):
-        before = marked()
+    # --no-watch: the reindex below is the only update
+    with served(seeds_copy, tmp_path, "--no-watch", token=TOKEN) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        before = marked(base)
         assert before[entry(5, 1)] == ["碳中和", "碳中和", "碳中和"]
         seed = seeds_copy / SEED_FILE.name
         text = seed.read_text(encoding="utf-8")
@@ -545,7 +534,7 @@ def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_pat
         )
         with urllib.request.urlopen(request) as answer:
             assert json.load(answer)["changed"] == [SEED_FILE.name]
-        after = marked()
+        after = marked(base)
     assert after.keys() == before.keys()
     assert after[entry(5, 1)] == ["碳中和", "碳中和", "碳中和"]
     assert all(marks and set(marks) == {"碳中和"} for marks in after.values())
