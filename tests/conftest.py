@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,39 @@ SEEDS = REPO / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"
 SHARED = REPO.parent / "shared"
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_vector_pass_left_behind(tmp_path_factory) -> Iterator[None]:
+    """Builds, reindexes and the watcher start the sentence-vector pass as a process of its own
+    that outlives them (search/vectorstore.py spawn_pass). At the end of the session, wait for
+    those working on this session's folders, then stop any still running: left alone, one would
+    write into the temporary folders pytest is removing."""
+    yield
+    ours = str(tmp_path_factory.getbasetemp())
+    deadline = time.monotonic() + 30
+    while (passes := _vector_passes(ours)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in passes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _vector_passes(under: str) -> list[int]:
+    """The pids of running vector passes over an index below the folder `under`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"search.vectorpass" in args and any(
+            a.decode(errors="replace").startswith(under) for a in args
+        ):
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture(scope="session")
