@@ -1,5 +1,6 @@
 """Every use of Whoosh's internals, in one place: its commit file names, opening a reader at one
-commit, the per-document field lengths and the blocks of a term's postings.
+commit, the per-document field lengths, the blocks of a term's postings, and a segment writer
+that pools its postings in memory.
 
 They are read here because the public API cannot pin a searcher to a commit, and steps through
 postings one Python call at a time. They belong to whoosh-reloaded 2.7.5 (pinned in
@@ -11,6 +12,7 @@ Whoosh's own, record by record) is the contract an upgrade must pass.
 from __future__ import annotations
 
 import os
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import whoosh
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield, byte_to_length
 from whoosh.searching import Searcher
+from whoosh.writing import SegmentWriter
 
 PINNED_VERSION = "2.7.5"
 
@@ -30,6 +33,7 @@ if _installed != PINNED_VERSION:  # pragma: no cover - the lock installs the pin
 
 # byte -> field length, as Whoosh decodes the one-byte lengths it stores per document and field
 LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+_LENGTH_OF_BYTE = [byte_to_length(i) for i in range(256)]
 
 
 def has_commit(folder: Path) -> bool:
@@ -83,3 +87,151 @@ def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
     if not ids:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     return np.concatenate(ids), np.concatenate(weights)
+
+
+class _MemoryPool:
+    """The postings a segment writer collects, kept in memory by term: each term's document
+    numbers, weights and encoded values in arrays, in the order they were added.
+
+    Whoosh's own pool (writing.PostingPool) pickles every posting to temporary run files once it
+    holds `limitmb` and merges the runs back at commit; at a build of 12k records that, and
+    looking up each posting's field length on disk, were over half the build's time. The writer
+    that uses this pool writes segments of a bounded number of records instead (the indexer
+    commits every few thousand), so memory stays bounded too."""
+
+    def __init__(self):
+        self.fieldnames: set[str] = set()
+        self._terms: dict[tuple[str, bytes], tuple[array, array, list]] = {}
+        self._unordered: set[tuple[str, bytes]] = set()
+
+    def add(self, item) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        if docnum < 0:  # a word for a spelling graph: none of our fields has one
+            return
+        key = (fieldname, tbytes)
+        postings = self._terms.get(key)
+        if postings is None:
+            postings = self._terms[key] = (array("I"), array("f"), [])
+            self.fieldnames.add(fieldname)
+        elif postings[0][-1] > docnum:
+            self._unordered.add(key)
+        postings[0].append(docnum)
+        postings[1].append(weight)
+        postings[2].append(vbytes or b"")
+
+    def _ordered(self, key: tuple[str, bytes]) -> tuple[array, array, list]:
+        ids, weights, values = self._terms[key]
+        if key in self._unordered:
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids = array("I", (ids[i] for i in order))
+            weights = array("f", (weights[i] for i in order))
+            values = [values[i] for i in order]
+        return ids, weights, values
+
+    def iter_postings(self):
+        """(fieldname, text bytes, docnum, weight, value bytes) in Whoosh's order."""
+        for key in sorted(self._terms):
+            ids, weights, values = self._ordered(key)
+            for docnum, weight, value in zip(ids, weights, values):
+                yield key[0], key[1], docnum, weight, value
+
+    def write(self, fieldwriter, schema, lengths) -> None:
+        """Write every term's postings through the codec's field writer, a block at a time, with
+        the statistics Whoosh's add_postings would give each block; `lengths(fieldname)` is the
+        list of each document's (decoded) length in that field, or None."""
+        current = None
+        for key in sorted(self._terms):
+            fieldname, tbytes = key
+            if fieldname != current:
+                if current is not None:
+                    fieldwriter.finish_field()
+                fieldwriter.start_field(fieldname, schema[fieldname])
+                current, field_lengths = fieldname, lengths(fieldname)
+            fieldwriter.start_term(tbytes)
+            _fill_blocks(fieldwriter._postwriter, *self._ordered(key), field_lengths)
+            fieldwriter.finish_term()
+        if current is not None:
+            fieldwriter.finish_field()
+
+    def cleanup(self) -> None:
+        self._terms.clear()
+        self._unordered.clear()
+
+
+def _fill_blocks(writer, ids: array, weights: array, values: list, lengths) -> None:
+    """What W3PostingsWriter.add_posting does one posting at a time, a block at a time: the block
+    buffers and their statistics (largest weight, shortest and longest non-zero length), each
+    full block written before the next is filled; the term's writer writes or inlines the last."""
+    limit = writer._blocklimit
+    for start in range(0, len(ids), limit):
+        if start:
+            writer._write_block()
+        block = ids[start : start + limit]
+        block_weights = weights[start : start + limit]
+        writer._ids = block
+        writer._weights = block_weights
+        writer._values = [v for v in values[start : start + limit] if v]
+        writer._maxweight = max(0, max(block_weights))
+        if lengths is None:
+            writer._minlength, writer._maxlength = None, 0
+        else:
+            found = [length for length in map(lengths.__getitem__, block) if length]
+            writer._minlength = min(found) if found else None
+            writer._maxlength = max(found) if found else 0
+
+
+class PooledWriter(SegmentWriter):
+    """Whoosh's segment writer with its postings pooled in memory (_MemoryPool) and each field's
+    lengths read once per segment rather than once per posting. It writes the same segment files
+    (tests/test_indexer.py compares them byte for byte with Whoosh's own writer's).
+
+    `side` keeps data of our own beside each segment (pairs.py): each document's value under
+    `side.key` (a name starting with "_", which Whoosh does not index), or for the documents of
+    segments merged into this one `side.from_stored(stored fields)`, in document order, handed to
+    `side.write(folder, file name prefix, values)` when the segment is written. Files named after
+    the segment are removed by Whoosh with it."""
+
+    def __init__(self, ix, side=None, **kwargs):
+        super().__init__(ix, **kwargs)
+        self.pool.cleanup()
+        self.pool = _MemoryPool()
+        self._side = side
+        self._side_values: list = []
+
+    def add_document(self, **fields):
+        value = fields.pop(self._side.key, None) if self._side is not None else None
+        super().add_document(**fields)
+        if self._side is not None:
+            self._side_values.append(value)
+
+    def add_reader(self, reader):
+        if self._side is not None:
+            self._side_values += [self._side.from_stored(stored) for _, stored in reader.iter_docs()]
+        super().add_reader(reader)
+
+    def _flush_segment(self):
+        self.perdocwriter.close()
+        reader = self.per_document_reader() if self.codec.length_stats else None
+
+        def lengths(fieldname):
+            if reader is None:
+                return None
+            column = reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            if column is None:
+                return None
+            return [_LENGTH_OF_BYTE[b] for b in column]
+
+        self.pool.write(self.fieldwriter, self.schema, lengths)
+        self.fieldwriter.close()
+        if reader is not None:
+            reader.close()
+        if self._side is not None:
+            if len(self._side_values) != self.docnum - self.docbase:
+                raise AssertionError("side values out of step with the segment's documents")
+            folder = Path(self.storage.folder)
+            self._side.write(folder, self.newsegment.make_filename(""), self._side_values)
+
+
+def segment_file(leaf, suffix: str) -> Path:
+    """The path of a file kept beside a segment of a reader (see PooledWriter's `side`)."""
+    return Path(leaf.storage().folder) / leaf.segment().make_filename(suffix)

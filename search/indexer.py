@@ -25,7 +25,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, docmeta, supersede, vectorpass, vectors
+from . import analysis, docmeta, segments, supersede, vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -41,11 +41,13 @@ from .layout import (
     manifest_entry,
     read_manifest,
 )
+from .pairs import SIDE
 from .records import IngestReport, Record, pack
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
 from .vectorstore import spawn_pass, text_key
 
-WRITER_MEMORY_MB = 256
+# A full build commits a segment every this many bytes of Markdown (_batches).
+SEGMENT_BYTES = 24 * 1024 * 1024
 VECTOR_MODES = ("background", "now", "skip")
 
 Progress = Callable[[int, int, str], None]
@@ -187,7 +189,7 @@ def record_document(record: Record, superseded: str | None = None) -> dict:
             if record.confidence is None
             else round(record.confidence * CONFIDENCE_SCALE)
         ),
-        "grams": f"{record.title or ''}\n{record.content or ''}",
+        SIDE.key: f"{record.title or ''}\n{record.content or ''}",
         "vkey": text_key(vectors.record_text(record.title or "", record.content or "")),
         "record": pack(record),
     }
@@ -366,10 +368,18 @@ def _write_failure(index_root: Path, exc: OSError) -> str:
 
 
 def _read(
-    seeds: Path, files: dict[str, tuple[Path, str]], names, progress, report, writer, manifest
+    seeds: Path,
+    files: dict[str, tuple[Path, str]],
+    names,
+    progress,
+    report,
+    writer,
+    manifest,
+    before: int = 0,
+    total: int | None = None,
 ):
-    total = len(names)
-    for done, relative in enumerate(names, 1):
+    total = len(names) if total is None else total
+    for done, relative in enumerate(names, before + 1):
         path, sha256 = files[relative]
         records, file_report = read_file(path, seeds)
         report.files.append(file_report)
@@ -380,12 +390,19 @@ def _read(
             progress(done, total, relative)
 
 
-def _writer(ix: whoosh_index.FileIndex):
-    """A writer whose segments stay as separate files. Whoosh reads a compound segment (its files
-    joined in one) by copying each part it opens into memory, per searcher: some 170 MB a
-    searcher at 12k records. Separate files are read through the page cache, shared by every
-    searcher and process."""
-    return ix.writer(limitmb=WRITER_MEMORY_MB, compound=False)
+def _batches(names: list[str], files: dict[str, tuple[Path, str]]) -> Iterator[list[str]]:
+    """`names` in runs of about SEGMENT_BYTES of Markdown: a full build writes one segment a run,
+    so the postings a writer pools in memory stay bounded however large the seeds folder."""
+    batch: list[str] = []
+    size = 0
+    for relative in names:
+        batch.append(relative)
+        size += files[relative][0].stat().st_size
+        if size >= SEGMENT_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateResult:
@@ -401,8 +418,12 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     }
     report = IngestReport()
     ix = whoosh_index.create_in(str(building), PolicySchema())
-    with _writer(ix) as writer:
-        _read(seeds, files, sorted(files), progress, report, writer, manifest)
+    names = sorted(files)
+    done = 0
+    for batch in _batches(names, files):
+        with segments.writer(ix, merge=False) as writer:
+            _read(seeds, files, batch, progress, report, writer, manifest, done, len(names))
+        done += len(batch)
     records = ix.doc_count()
     commit = ix.latest_generation()
     ix.close()
@@ -432,7 +453,7 @@ def _update(
     ix = whoosh_index.open_dir(str(generation))
     try:
         if added or removed or changed:
-            with _writer(ix) as writer:
+            with segments.writer(ix) as writer:
                 # delete-then-add by file keeps a rerun idempotent if we die before the manifest
                 for relative in removed + changed + added:
                     writer.delete_by_term("source_file", relative)

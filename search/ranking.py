@@ -108,3 +108,11 @@ class RankingConfig:
 
 
 DEFAULT = RankingConfig()
+
+
+def bm25_term(idf: float, tf, length, average: float, ranking: RankingConfig):
+    """One term's BM25 for the documents whose term frequencies and lengths are in the float32
+    arrays `tf` and `length` (the words of questions, scoring.bm25, and their character pairs,
+    pairs.py). Keyword queries keep Whoosh's own order of operations (scoring._add_scores)."""
+    k1, b = ranking.bm25_k1, ranking.bm25_b
+    return idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from whoosh.columns import NumericColumn
 from whoosh.fields import COLUMN, ID, STORED, TEXT, SchemaClass
 
-from .analysis import BigramAnalyzer, ChineseAnalyzer
+from .analysis import ChineseAnalyzer, WordPositions
 
 # Exact-value facet fields as they are named in the index (issuer: the canonical name).
 FACET_FIELDS = ("issuer", "node_type", "region", "sector", "doc_type", "status")
@@ -25,6 +25,13 @@ CONFIDENCE_BANDS = (
 )
 
 
+def words() -> TEXT:
+    """A full-text field: our analyzer, positions for phrases, postings made by WordPositions."""
+    field = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
+    field.format = WordPositions(field_boost=field.format.field_boost)
+    return field
+
+
 class PolicySchema(SchemaClass):
     """Only `record` is stored: every other field is there to be searched, or read as a column.
     Dates, years and confidences are plain columns: numpy filters and sorts them (facets.py), so
@@ -33,10 +40,10 @@ class PolicySchema(SchemaClass):
     id = ID(unique=True)
     source_file = ID()
     kind = ID()
-    title = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
-    content = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
+    title = words()
+    content = words()
     # issuer, place, scale, node type and unknown labels: searchable words of lesser weight
-    meta = TEXT(analyzer=ChineseAnalyzer(), phrase=True)
+    meta = words()
     issuer = ID(sortable=True)
     node_type = ID(sortable=True)
     region = ID(sortable=True)
@@ -51,8 +58,6 @@ class PolicySchema(SchemaClass):
     date = COLUMN(NumericColumn("i", default=0))
     year = COLUMN(NumericColumn("i", default=0))
     confidence = COLUMN(NumericColumn("i", default=MISSING_CONFIDENCE))
-    # title and content again as overlapping character pairs, for ranked matching of questions
-    grams = TEXT(analyzer=BigramAnalyzer(), phrase=False)
     # the key of the text the record's sentence vector reads (vectorstore.py keeps the vectors)
     vkey = COLUMN(NumericColumn("q", default=0))
     # the record's stored fields, compressed JSON (records.pack): what hits, details and

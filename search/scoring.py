@@ -9,9 +9,8 @@ normalised per question before they are added.
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,11 +18,10 @@ from whoosh import query as wq
 
 from . import vectors
 from ._whoosh import LENGTHS, length_column, postings
-from .analysis import character_bigrams
-from .ranking import RankingConfig
+from .pairs import PairIndex
+from .ranking import RankingConfig, bm25_term
 from .vectorstore import VectorCache
 
-GRAM_FIELD = "grams"
 MAX_QUESTION_GRAMS = 256
 
 
@@ -38,6 +36,7 @@ class ScoringColumns:
         self.cache = cache
         self._lock = threading.Lock()
         self._known = previous._segments if previous is not None else {}
+        self.pairs = PairIndex(previous.pairs if previous is not None else None)
         self._segments: dict[tuple[str, str], np.ndarray] = {}
         self._columns: dict[str, np.ndarray] = {}
         self._rows: np.ndarray | None = None
@@ -113,42 +112,23 @@ class ScoringColumns:
         return {"done": int((wanted & (rows >= 0)).sum()), "total": int(wanted.sum())}
 
 
-def whoosh_idf(searcher, field: str, text: str) -> float:
-    """Whoosh's idf, log(N / (n + 1)) + 1: never below 1, however common the term."""
-    return searcher.idf(field, text)
-
-
-def probabilistic_idf(searcher, field: str, text: str) -> float:
-    """Robertson and Spärck Jones' idf, log(1 + (N - n + 0.5) / (n + 0.5)) (Lucene's, bm25s'):
-    near 0 for a term in most records, as the character pairs of common words are."""
-    n = searcher.doc_frequency(field, text)
-    total = searcher.doc_count()
-    return math.log(1 + (total - n + 0.5) / (n + 0.5))
-
-
-IDFS = {"whoosh": whoosh_idf, "probabilistic": probabilistic_idf}
-
-
 def bm25(
     searcher,
     columns: ScoringColumns,
     terms: Sequence[tuple[str, str, float]],
     ranking: RankingConfig,
-    idf_of: Callable[[object, str, str], float] = whoosh_idf,
 ) -> np.ndarray:
     """Σ boost × BM25 over (field, text, boost) terms, for every document: with Whoosh's idf,
     exactly the score Whoosh's BM25F gives an Or of those Term queries."""
     scores = np.zeros(columns.size, dtype=np.float32)
     reader = searcher.reader()
-    k1, b = ranking.bm25_k1, ranking.bm25_b
     for field, text, boost in terms:
         docs, tf = postings(reader, field, text)
         if len(docs) == 0:
             continue
-        idf = idf_of(searcher, field, text)
         average = searcher.avg_field_length(field) or 1.0
         length = columns.lengths(reader, field)[docs]
-        part = idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))
+        part = bm25_term(searcher.idf(field, text), tf, length, average, ranking)
         scores[docs] += boost * part  # a term's documents are distinct
     return scores
 
@@ -192,7 +172,7 @@ def rank_question(
     """Score a question's ranked-OR query (compiler.question_query) for every record.
 
     words: BM25F of the query's terms, over the fields and with the boosts the query gives;
-    pairs: BM25 of the question's character pairs in the `grams` field;
+    pairs: BM25 of the question's character pairs (pairs.py);
     meaning: cosine of sentence vectors, as a z-score over the records that have a vector.
     The word and pair scores are divided by their best value among matched records, so each
     weighs the same whatever the question's length; the result orders the matched records.
@@ -211,15 +191,8 @@ def rank_question(
         return Ranked(fused, matched)
     fused += words / words[matched].max()
     if ranking.gram_weight:
-        grams = character_bigrams(text)[:MAX_QUESTION_GRAMS]
-        pairs = bm25(
-            searcher,
-            columns,
-            [(GRAM_FIELD, g, 1.0) for g in grams],
-            ranking,
-            IDFS[ranking.gram_idf],
-        )
-        best = pairs[matched].max() if len(grams) else 0.0
+        pairs = columns.pairs.bm25(searcher, text, ranking, MAX_QUESTION_GRAMS)
+        best = pairs[matched].max()
         if best > 0:
             fused += ranking.gram_weight * pairs / best
     if ranking.meaning_weight and text.strip():

@@ -10,7 +10,7 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from . import docmeta
+from . import docmeta, segments
 from .records import Record, unpack
 
 MARKED = ("已废止", "已修改")
@@ -54,9 +54,8 @@ def mark_superseded(generation: Path, document_of: Callable[..., dict]) -> bool:
                     changes[docnum] = (record, status)
             if not changes:
                 return False
-        # separate segment files, as every writer of ours (indexer._writer says why); the
-        # records' texts are unchanged, so are their vector keys
-        with ix.writer(compound=False) as writer:
+        # the records' texts are unchanged, so are their vector keys
+        with segments.writer(ix) as writer:
             for docnum, (record, status) in changes.items():
                 writer.delete_document(docnum)
                 writer.add_document(**document_of(Record.from_dict(record), superseded=status))

@@ -27,7 +27,7 @@ from bench.relevance import (
     question_split,
     train_question_map,
 )
-from search import _whoosh, scoring, vectors
+from search import _whoosh, pairs, scoring, vectors
 from search.analysis import character_bigrams, query_words
 from search.compiler import compile_query, question_query
 from search.indexer import update_index
@@ -216,6 +216,94 @@ def test_character_bigrams_pair_characters_within_runs():
     ]
     assert character_bigrams("税") == ["税"]
     assert character_bigrams("——") == []
+
+
+def test_pair_codes_are_the_character_bigrams_in_order():
+    text = "碳排放权，Ｇ２0 交易! 税 碳排"
+    decoded = [
+        chr(code >> 21) + ("" if code & 0x1FFFFF == 0x1FFFFF else chr(code & 0x1FFFFF))
+        for code in pairs.question_codes(text).tolist()
+    ]
+    assert decoded == character_bigrams(text) == [
+        "碳排", "排放", "放权", "g2", "20", "交易", "税", "碳排",
+    ]  # fmt: skip
+
+
+def plain_pair_bm25(texts: dict[int, str], question: str, live: int) -> dict[int, float]:
+    """BM25 of a question's character pairs over documents, written out term by term as the
+    `grams` field of index format 4 scored them: Whoosh's one-byte lengths, the probabilistic
+    idf, the average over every document."""
+    from whoosh.util.numeric import byte_to_length, length_to_byte
+
+    grams = {d: character_bigrams(t) for d, t in texts.items()}
+    average = sum(len(g) for g in grams.values()) / len(texts)
+    k1, b = DEFAULT.bm25_k1, DEFAULT.bm25_b
+    scores: dict[int, float] = {}
+    for gram in character_bigrams(question):
+        holders = {d: g.count(gram) for d, g in grams.items() if gram in g}
+        idf = math.log(1 + (live - len(holders) + 0.5) / (len(holders) + 0.5))
+        for d, tf in holders.items():
+            length = byte_to_length(length_to_byte(len(grams[d])))
+            part = idf * (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average))
+            scores[d] = scores.get(d, 0.0) + part
+    return scores
+
+
+@pytest.mark.parametrize(
+    ("question", "holders"),
+    [("个体工商户的债务用什么财产承担？", 3), ("员工入职以后多久必须签劳动合同？", 2), ("税", 0)],
+)
+def test_character_pair_scores_are_bm25_of_the_bigrams(law_engine, question, holders):
+    searcher, generation = law_engine.searcher()
+    texts = {
+        docnum: f"{unpack(fields['record'])['title']}\n{unpack(fields['record'])['content']}"
+        for docnum, fields in searcher.iter_docs()
+    }
+    ours = generation.scoring.pairs.bm25(searcher, question, DEFAULT, 256)
+    expected = plain_pair_bm25(texts, question, searcher.doc_count())
+    assert set(np.flatnonzero(ours).tolist()) == {d for d, s in expected.items() if s > 0}
+    for docnum, score in expected.items():
+        assert ours[docnum] == pytest.approx(score, rel=1e-5)
+    assert len(expected) == holders
+
+
+def test_character_pairs_follow_records_through_updates_and_merges(tmp_path):
+    # each update adds a segment; Whoosh merges small ones at commit, and a merged segment's
+    # pairs are made again from its stored records, without the deleted ones
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    root = tmp_path / "index"
+    names = list(ARTICLES)
+    for step, name in enumerate(names):
+        title, text = ARTICLES[name]
+        (seeds / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+        if step == 3:
+            (seeds / names[0]).unlink()
+        update_index(seeds, root, vectors="skip")
+    (seeds / "civil-54-again.md").write_text(f"# {title}\n\n{text}再次\n", encoding="utf-8")
+    update_index(seeds, root, vectors="skip")  # a sixth segment: Whoosh merges the small ones
+    with SearchIndex(root) as engine:
+        searcher, generation = engine.searcher()
+        parts = generation.scoring.pairs.parts(searcher.reader())
+        assert sum(len(s.lengths) for s, _ in parts) == searcher.reader().doc_count_all()
+        assert len(parts) < len(names)  # some segments were merged
+        for docnum, fields in searcher.iter_docs():
+            record = unpack(fields["record"])
+            text = f"{record['title']}\n{record['content']}"
+            segment, offset = next(
+                (s, o) for s, o in reversed(parts) if o <= docnum
+            )
+            held = {}
+            for row, code in enumerate(segment.codes.tolist()):
+                start, end = segment.starts[row], segment.starts[row + 1]
+                found = np.flatnonzero(segment.docs[start:end] == docnum - offset)
+                if len(found):
+                    held[code] = int(segment.tf[start + found[0]])
+            expected = {}
+            for code in pairs.question_codes(text).tolist():
+                expected[code] = expected.get(code, 0) + 1
+            assert held == expected, record["id"]
+        assert searcher.doc_count() == len(names)
 
 
 def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):

@@ -27,7 +27,7 @@ from bench.reliability import (
 )
 from search.config import Settings
 from search.indexer import update_index
-from search.layout import MANIFEST_FILE, current_generation
+from search.layout import MANIFEST_FILE, MANIFEST_VERSION, current_generation
 from search.query import SearchIndex
 from search.request import SearchRequest
 from web import create_app
@@ -132,13 +132,18 @@ def test_sigkill_between_commit_and_manifest_rebuilds_exactly(seeds_copy, tmp_pa
         (lambda text: "", "is corrupt (Expecting value"),
         (lambda text: "\x00\xff garbage", "is corrupt (Expecting value"),
         (lambda text: "[]", "is corrupt (unexpected content)"),
-        (lambda text: '{"version": 4, "files": []}', "is corrupt (unexpected content)"),
         (
-            lambda text: '{"version": 1, "files": {}}',
-            "is from another version of policy-search (index format 1; this version writes 4)",
+            lambda text: f'{{"version": {MANIFEST_VERSION}, "files": []}}',
+            "is corrupt (unexpected content)",
         ),
         (
-            lambda text: '{"version": 4, "files": {"beijing-industry-carbon-key-nodes.md": 5}}',
+            lambda text: '{"version": 1, "files": {}}',
+            "is from another version of policy-search (index format 1; this version writes "
+            f"{MANIFEST_VERSION})",
+        ),
+        (
+            lambda text: f'{{"version": {MANIFEST_VERSION}, "files": '
+            '{"beijing-industry-carbon-key-nodes.md": 5}}',
             "is corrupt (bad entry for 'beijing-industry-carbon-key-nodes.md')",
         ),
         (

@@ -1,0 +1,29 @@
+"""How every writer of ours writes a segment: Whoosh's segment writer with its postings pooled
+in memory and the character pairs kept beside it (_whoosh.PooledWriter, pairs.py), in separate
+files rather than one compound file."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from whoosh import index as whoosh_index
+
+from . import pairs
+from ._whoosh import PooledWriter
+
+
+@contextlib.contextmanager
+def writer(ix: whoosh_index.FileIndex, merge: bool = True) -> Iterator[PooledWriter]:
+    """A writer of `ix`, committed when the block ends (cancelled on an error); `merge=False`
+    leaves the earlier segments as they are. Its segments stay as separate files: Whoosh reads a
+    compound segment (its files joined in one) by copying each part it opens into memory, per
+    searcher (some 170 MB a searcher at 12k records), where separate files are read through the
+    page cache, shared by every searcher and process."""
+    opened = PooledWriter(ix, side=pairs.SIDE, compound=False)
+    try:
+        yield opened
+    except BaseException:
+        opened.cancel()
+        raise
+    opened.commit(merge=merge)
