@@ -19,6 +19,7 @@ import numpy as np
 import whoosh
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield, byte_to_length
+from whoosh.reading import TermNotFound
 from whoosh.searching import Searcher
 from whoosh.writing import SegmentWriter
 
@@ -61,10 +62,23 @@ def length_column(leaf, field: str):
 
 
 def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """(document numbers, term frequencies) of one term, across every segment of `reader`."""
+    """(document numbers, term frequencies) of one term, across every segment of `reader`: a
+    slice of the segment's PostingArrays where it has them, else Whoosh's blocks of up to 128
+    postings, one at a time."""
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     for leaf, offset in reader.leaf_readers():
+        arrays = _arrays_of(leaf, field)
+        if arrays is not None:
+            try:
+                info = leaf.term_info(field, text)
+            except TermNotFound:
+                continue
+        if arrays is not None and not info.is_inlined():
+            docs, tf = arrays.read(info._offset)
+            ids.append(docs.astype(np.int64) + offset)
+            weights.append(tf)
+            continue
         if (field, text) not in leaf:
             continue
         matcher = leaf.postings(field, text)
@@ -86,6 +100,8 @@ def postings(reader, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
             weights.append(np.asarray(tf, dtype=np.float32))
     if not ids:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    if len(ids) == 1:
+        return ids[0], np.asarray(weights[0])
     return np.concatenate(ids), np.concatenate(weights)
 
 
@@ -135,11 +151,13 @@ class _MemoryPool:
             for docnum, weight, value in zip(ids, weights, values):
                 yield key[0], key[1], docnum, weight, value
 
-    def write(self, fieldwriter, schema, lengths) -> None:
+    def write(self, fieldwriter, schema, lengths, arrays_for=frozenset()) -> dict:
         """Write every term's postings through the codec's field writer, a block at a time, with
         the statistics Whoosh's add_postings would give each block; `lengths(fieldname)` is the
-        list of each document's (decoded) length in that field, or None."""
+        list of each document's (decoded) length in that field, or None. Returns, for each field
+        of `arrays_for`, its postings as arrays (see PostingArrays)."""
         current = None
+        arrays: dict[str, tuple[list, list, list]] = {}
         for key in sorted(self._terms):
             fieldname, tbytes = key
             if fieldname != current:
@@ -147,11 +165,18 @@ class _MemoryPool:
                     fieldwriter.finish_field()
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 current, field_lengths = fieldname, lengths(fieldname)
+                kept = arrays.setdefault(fieldname, ([], [], [])) if fieldname in arrays_for else None
             fieldwriter.start_term(tbytes)
-            _fill_blocks(fieldwriter._postwriter, *self._ordered(key), field_lengths)
+            ids, weights, values = self._ordered(key)
+            if kept is not None:
+                kept[0].append(fieldwriter._postwriter._startoffset)
+                kept[1].append(ids)
+                kept[2].append(weights)
+            _fill_blocks(fieldwriter._postwriter, ids, weights, values, field_lengths)
             fieldwriter.finish_term()
         if current is not None:
             fieldwriter.finish_field()
+        return {field: PostingArrays.of(*kept) for field, kept in arrays.items()}
 
     def cleanup(self) -> None:
         self._terms.clear()
@@ -180,6 +205,62 @@ def _fill_blocks(writer, ids: array, weights: array, values: list, lengths) -> N
             writer._maxlength = max(found) if found else 0
 
 
+_POSTINGS_SUFFIX = ".postings_{}_{}.npy"
+
+
+class PostingArrays:
+    """One field's postings in one segment as arrays, saved beside the segment when it is written
+    (PooledWriter's `arrays_for`) and mapped read-only: `terms`, each term's offset in the
+    segment's postings file (as its TermInfo gives it, which finds the term's row) and its first
+    posting; `postings`, every term's document numbers and weights, term after term. Reading a
+    term is then a slice, where Whoosh's blocks are unpickled and decompressed in Python."""
+
+    def __init__(self, terms: np.ndarray, postings: np.ndarray):
+        self.terms = terms
+        self.postings = postings
+
+    @classmethod
+    def of(cls, offsets: list[int], ids: list[array], weights: list[array]) -> PostingArrays:
+        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        terms = np.empty((len(ids) + 1, 2), dtype=np.int64)
+        terms[:-1, 0] = offsets
+        terms[-1, 0] = np.iinfo(np.int64).max
+        terms[:, 1] = np.r_[0, np.cumsum(counts)]
+        postings = np.empty(int(counts.sum()), dtype=[("doc", "<u4"), ("weight", "<f4")])
+        postings["doc"] = np.frombuffer(b"".join(i.tobytes() for i in ids), dtype=np.uint32)
+        postings["weight"] = np.frombuffer(b"".join(w.tobytes() for w in weights), np.float32)
+        return cls(terms, postings)
+
+    def save(self, folder: Path, prefix: str, field: str) -> None:
+        for part in ("terms", "postings"):
+            with open(folder / (prefix + _POSTINGS_SUFFIX.format(field, part)), "wb") as out:
+                np.save(out, getattr(self, part))
+
+    @classmethod
+    def load(cls, leaf, field: str) -> PostingArrays | None:
+        """The arrays of `field` in a segment reader's segment (None: not written for it)."""
+        paths = [segment_file(leaf, _POSTINGS_SUFFIX.format(field, p)) for p in ("terms", "postings")]
+        if not paths[0].exists():
+            return None
+        return cls(*(np.load(path, mmap_mode="r") for path in paths))
+
+    def read(self, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, weights) of the term whose postings start at `offset`."""
+        row = int(np.searchsorted(self.terms[:, 0], offset))
+        start, end = self.terms[row, 1], self.terms[row + 1, 1]
+        part = self.postings[start:end]
+        return part["doc"], part["weight"]
+
+
+def _arrays_of(leaf, field: str) -> PostingArrays | None:
+    """A segment reader's PostingArrays of `field`, loaded once and kept with the reader (so
+    they go when the reader does)."""
+    kept = leaf.__dict__.setdefault("_policy_search_arrays", {})
+    if field not in kept:
+        kept[field] = PostingArrays.load(leaf, field)
+    return kept[field]
+
+
 class PooledWriter(SegmentWriter):
     """Whoosh's segment writer with its postings pooled in memory (_MemoryPool) and each field's
     lengths read once per segment rather than once per posting. It writes the same segment files
@@ -188,13 +269,15 @@ class PooledWriter(SegmentWriter):
     `side` keeps data of our own beside each segment (pairs.py): each document's value under
     `side.key` (a name starting with "_", which Whoosh does not index), or for the documents of
     segments merged into this one `side.from_stored(stored fields)`, in document order, handed to
-    `side.write(folder, file name prefix, values)` when the segment is written. Files named after
-    the segment are removed by Whoosh with it."""
+    `side.write(folder, file name prefix, values)` when the segment is written. The postings of
+    the fields in `arrays_for` are also saved as arrays (PostingArrays), which `postings` reads.
+    Files named after the segment are removed by Whoosh with it."""
 
-    def __init__(self, ix, side=None, **kwargs):
+    def __init__(self, ix, side=None, arrays_for=frozenset(), **kwargs):
         super().__init__(ix, **kwargs)
         self.pool.cleanup()
         self.pool = _MemoryPool()
+        self._arrays_for = frozenset(arrays_for)
         self._side = side
         self._side_values: list = []
 
@@ -221,15 +304,18 @@ class PooledWriter(SegmentWriter):
                 return None
             return [_LENGTH_OF_BYTE[b] for b in column]
 
-        self.pool.write(self.fieldwriter, self.schema, lengths)
+        arrays = self.pool.write(self.fieldwriter, self.schema, lengths, self._arrays_for)
         self.fieldwriter.close()
         if reader is not None:
             reader.close()
+        folder = Path(self.storage.folder)
+        prefix = self.newsegment.make_filename("")
+        for field, kept in arrays.items():
+            kept.save(folder, prefix, field)
         if self._side is not None:
             if len(self._side_values) != self.docnum - self.docbase:
                 raise AssertionError("side values out of step with the segment's documents")
-            folder = Path(self.storage.folder)
-            self._side.write(folder, self.newsegment.make_filename(""), self._side_values)
+            self._side.write(folder, prefix, self._side_values)
 
 
 def segment_file(leaf, suffix: str) -> Path:

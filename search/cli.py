@@ -19,7 +19,7 @@ import click
 from .config import ENV_PREFIX, Settings, settings_from_env
 from .errors import SearchError
 from .indexer import VECTOR_MODES, Progress, update_index
-from .layout import current_generation
+from .layout import MANIFEST_VERSION, current_generation, index_format
 from .query import SearchIndex
 from .request import SearchRequest
 
@@ -265,8 +265,10 @@ def serve(
     from web.server import serve as run_server
 
     settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir, watch=watch)
-    if current_generation(settings.index) is None:
-        click.echo(f"No index at {settings.index}: building it from {settings.seeds} ...")
+    current = current_generation(settings.index)
+    if current is None or index_format(current) != MANIFEST_VERSION:
+        what = "No index" if current is None else "An index of another version"
+        click.echo(f"{what} at {settings.index}: building it from {settings.seeds} ...")
         try:
             result = update_index(settings.seeds, settings.index, wait=30, vectors="background")
         except SearchError as exc:

@@ -17,6 +17,10 @@ class IndexMissing(IndexUnavailable):
     """No index exists at the configured location."""
 
 
+class IndexOutdated(IndexUnavailable):
+    """The index was written by another version of policy-search, in another format."""
+
+
 class IndexLocked(IndexUnavailable):
     """Another writer holds the index lock."""
 

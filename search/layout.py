@@ -8,12 +8,13 @@ hash, record count and ingest warnings); the file `CURRENT` names the generation
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 
 from ._whoosh import has_commit
-from .errors import IndexMissing, SearchError
+from .errors import IndexMissing, IndexOutdated, SearchError
 from .records import FileReport, IngestReport, IngestWarning
 
 CURRENT_FILE = "CURRENT"
@@ -63,7 +64,34 @@ def open_index(index_root: Path) -> tuple[whoosh_index.Index, Path]:
             f"no index at {index_root}: build it with `policy-search index` "
             "(it reads the seeds folder)"
         )
+    check_format(path)
     return whoosh_index.open_dir(str(path)), path
+
+
+_VERSION_PREFIX = re.compile(rb'^\{"version": (\d+)[,}]')
+
+
+def index_format(generation: Path) -> int | None:
+    """The index format a generation was written in, from the start of its manifest (written
+    first, so the whole manifest, megabytes at 78k records, is not read); None if unreadable."""
+    try:
+        with open(generation / MANIFEST_FILE, "rb") as handle:
+            found = _VERSION_PREFIX.match(handle.read(64))
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def check_format(generation: Path) -> None:
+    """Raise IndexOutdated when the generation is of another index format than this version's:
+    its Whoosh schema may not even load. `policy-search index` (or `serve`) rebuilds it."""
+    found = index_format(generation)
+    if found is not None and found != MANIFEST_VERSION:
+        raise IndexOutdated(
+            f"the index at {generation.parent} was written by another version of policy-search "
+            f"(index format {found}; this version reads {MANIFEST_VERSION}): run "
+            "`policy-search index` to rebuild it"
+        )
 
 
 def read_manifest(generation: Path) -> dict:

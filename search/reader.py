@@ -16,7 +16,7 @@ from whoosh.searching import Searcher
 from ._whoosh import open_searcher
 from .errors import IndexMissing
 from .facets import Columns
-from .layout import current_generation, generation_label
+from .layout import check_format, current_generation, generation_label
 from .scoring import ScoringColumns
 from .vectorstore import VectorCache, VectorStore
 
@@ -84,6 +84,7 @@ class CurrentIndex:
             return generation
         with self._lock:
             for _ in range(RETRIES):
+                check_format(path)
                 try:
                     ix = whoosh_index.open_dir(str(path))
                     with ix.reader() as reader:

@@ -1,6 +1,6 @@
 """How every writer of ours writes a segment: Whoosh's segment writer with its postings pooled
-in memory and the character pairs kept beside it (_whoosh.PooledWriter, pairs.py), in separate
-files rather than one compound file."""
+in memory, the postings of the full-text fields also as arrays, and the character pairs kept
+beside it (_whoosh.PooledWriter, pairs.py), in separate files rather than one compound file."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from . import pairs
 from ._whoosh import PooledWriter
 
 
+# The fields whose postings are also kept as arrays (_whoosh.PostingArrays): the words every
+# search scores, and the source file every hit is spread by.
+ARRAYS_FOR = frozenset({"title", "content", "meta", "source_file"})
+
+
 @contextlib.contextmanager
 def writer(ix: whoosh_index.FileIndex, merge: bool = True) -> Iterator[PooledWriter]:
     """A writer of `ix`, committed when the block ends (cancelled on an error); `merge=False`
@@ -20,7 +25,7 @@ def writer(ix: whoosh_index.FileIndex, merge: bool = True) -> Iterator[PooledWri
     compound segment (its files joined in one) by copying each part it opens into memory, per
     searcher (some 170 MB a searcher at 12k records), where separate files are read through the
     page cache, shared by every searcher and process."""
-    opened = PooledWriter(ix, side=pairs.SIDE, compound=False)
+    opened = PooledWriter(ix, side=pairs.SIDE, arrays_for=ARRAYS_FOR, compound=False)
     try:
         yield opened
     except BaseException:

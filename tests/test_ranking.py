@@ -319,6 +319,31 @@ def test_numpy_word_scores_are_whoosh_bm25f_scores(law_engine):
         assert ours[docnum] == pytest.approx(score, rel=1e-5)
 
 
+def test_postings_read_as_arrays_are_whoosh_postings(law_engine):
+    # every term of the fields kept as arrays: the same documents and weights as Whoosh's matchers
+    from search.segments import ARRAYS_FOR
+
+    searcher, _ = law_engine.searcher()
+    reader = searcher.reader()
+    (leaf, _), = reader.leaf_readers()
+    present = {field for field, _ in reader.all_terms()} & ARRAYS_FOR
+    assert present >= {"title", "content", "source_file"}
+    assert all(_whoosh._arrays_of(leaf, field) is not None for field in present)
+    checked = 0
+    for field, text in reader.all_terms():
+        if field not in ARRAYS_FOR:
+            continue
+        matcher = reader.postings(field, text)
+        expected = []
+        while matcher.is_active():
+            expected.append((matcher.id(), matcher.weight()))
+            matcher.next()
+        docs, tf = _whoosh.postings(reader, field, text)
+        assert list(zip(docs.tolist(), tf.tolist(), strict=True)) == expected, (field, text)
+        checked += 1
+    assert checked > 100
+
+
 def test_whoosh_internals_are_read_from_the_pinned_version():
     # an upgrade changes the pin and this module together, and must pass the test above
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()

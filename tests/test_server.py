@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -71,3 +72,46 @@ def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
         totals = {_raw_get(port, "/api/search?q=岸电".encode())[1]["total"] for _ in range(40)}
         assert (seen, totals) == ({generation}, {1})
         assert sorted(_children(server.process.pid)) == sorted(workers)
+
+
+def test_an_index_of_another_format_is_reported_then_rebuilt_by_serve(seeds_copy, tmp_path):
+    # an index written by an earlier version (its manifest says format 4): searching it says so
+    # (503, with what to do), and `serve` rebuilds it before answering
+    from search.errors import IndexOutdated
+    from search.indexer import update_index
+    from search.layout import MANIFEST_FILE, MANIFEST_VERSION, current_generation
+    from search.query import SearchIndex
+    from search.request import SearchRequest
+    from web import create_app
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    manifest = current_generation(index) / MANIFEST_FILE
+    text = manifest.read_text(encoding="utf-8")
+    assert text.startswith(f'{{"version": {MANIFEST_VERSION},')
+    manifest.write_text(text.replace(f'"version": {MANIFEST_VERSION}', '"version": 4', 1), "utf-8")
+
+    message = (
+        f"the index at {index} was written by another version of policy-search (index format 4; "
+        f"this version reads {MANIFEST_VERSION}): run `policy-search index` to rebuild it"
+    )
+    with SearchIndex(index) as engine:
+        try:
+            engine.search(SearchRequest(q="碳中和"))
+        except IndexOutdated as error:
+            assert str(error) == message
+        else:
+            raise AssertionError("an outdated index was searched")
+    from search.config import Settings
+
+    app = create_app({"SETTINGS": Settings(seeds=seeds_copy, index=index, watch=False)})
+    answer = app.test_client().get("/api/search?q=碳中和")
+    assert answer.status_code == 503 and answer.get_json()["error"]["message"] == message
+
+    with served(seeds_copy, tmp_path, "--workers", "1", "--no-watch") as server:
+        url = f"http://127.0.0.1:{server.port}/api/search?q=" + urllib.parse.quote("碳中和")
+        with urllib.request.urlopen(url) as answer:
+            body = json.load(answer)
+        assert (answer.status, body["total"], body["generation"]) == (200, 2, "2.1")
+    log = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert f"An index of another version at {index}: building it" in log
