@@ -242,7 +242,8 @@ class PostingArrays:
         paths = [segment_file(leaf, _POSTINGS_SUFFIX.format(field, p)) for p in ("terms", "postings")]
         if not paths[0].exists():
             return None
-        return cls(*(np.load(path, mmap_mode="r") for path in paths))
+        # as plain arrays over the mapping: numpy's memmap subclass costs a Python call a slice
+        return cls(*(np.asarray(np.load(path, mmap_mode="r")) for path in paths))
 
     def read(self, offset: int) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, weights) of the term whose postings start at `offset`."""

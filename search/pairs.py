@@ -127,7 +127,7 @@ class SegmentPairs:
     @classmethod
     def load(cls, leaf) -> SegmentPairs:
         parts = {
-            name: np.load(segment_file(leaf, SUFFIX.format(name)), mmap_mode="r")
+            name: np.asarray(np.load(segment_file(leaf, SUFFIX.format(name)), mmap_mode="r"))
             for name in _PARTS
         }
         exact = np.asarray(parts.pop("lengths"))
