@@ -675,7 +675,9 @@ def learn_question_map(
 # / Recall@10). "search" rows ran SearchIndex.search on all questions, against steps 0-2 with the
 # idf row's change (tune 0.423 / 0.514, held-out 0.401 / 0.490); "replica" rows ran a numpy
 # re-implementation of the same scoring (fast enough for grids), against its own equivalent
-# (tune 0.436 / 0.527, held-out 0.412 / 0.498). Kept or not was decided on tune alone.
+# (tune 0.436 / 0.527, held-out 0.412 / 0.498); "rerank" rows (session 4) re-ordered the first
+# 100 hits of SearchIndex.search outside it (a policy need's files in the order of their best
+# record). Kept or not was decided on tune alone.
 TRIED = """\
 | change | measured by | tune MRR / R | held-out MRR / R | why not kept |
 |---|---|---|---|---|
@@ -712,6 +714,14 @@ TRIED = """\
 | session 2's map (learned with held-out laws' answers in view), x 0.35 | search | 0.546 / 0.654 | 0.455 / 0.593; policy 0.943 / 0.835 | its held-out gain is memorised: those laws answered tune questions |
 | title weight 0.5 (not 0.2) in ranked matching | search | 0.472 / 0.574 | 0.382 / 0.492; policy 0.964 / 0.842 | better policy MRR, worse legal tune |
 | question map: regularisation 0.01-0.3, 2-10 epochs (chosen on a fifth of the tune questions held apart from its training) | mix | on that fifth, 0.466 -> 0.48-0.52 MRR@10 for every setting; 0.1 / 2 epochs among the best | (not looked at) | 0.1 / 2 kept |
+| session 4 (issue #13): a question's words widened by their nearest words in word vectors learned from `../shared/corpus` alone (`python -m bench.related_words`: positive PMI of words within 5 of each other, 3.9 M words of laws, notices and reports, SVD to 200 dimensions; RankingConfig.related_weight), against the ranking as it is (tune 0.484 / 0.573, held-out 0.396 / 0.502, policy 0.946 / 0.849, policy questions 0.847 / 0.689) | | | | |
+| 5 nearest at cosine 0.5+, x 0.2 x cosine | search | 0.485 / 0.581 | 0.396 / 0.501; policy 0.953 / 0.850 | within noise; ranked questions 3x slower |
+| same, x 0.1 / x 0.35 | search | 0.485 / 0.576; 0.482 / 0.579 | 0.400 / 0.502, policy 0.943 / 0.846; 0.397 / 0.494, policy 0.933 / 0.837 | within noise; x 0.35 costs the policy questions (nDCG 0.654) |
+| x 0.2, cosine 0.65+ (the best on tune) / 0.75+ | search | 0.487 / 0.582; 0.487 / 0.577 | 0.397 / 0.502, policy 0.943 / 0.848; 0.396 / 0.499, policy 0.943 / 0.847 | within noise on both sets |
+| x 0.2, 2 nearest / 8 nearest at 0.4+ | search | 0.485 / 0.578; 0.484 / 0.580 | 0.396 / 0.498, policy 0.943 / 0.850; 0.395 / 0.498, policy 0.926 / 0.840 | no gain; more words cost the policy questions (MRR 0.790) |
+| x 0.2, vectors from words within 2 (not 5) | search | 0.486 / 0.580 | 0.398 / 0.499; policy 0.943 / 0.848 | within noise |
+| the same word vectors as a sentence vector (each word weighed 0.001 / (0.001 + its share of the corpus), averaged): its cosine with the question's, as a z-score over all records, x 0.1 / x 0.15 / x 0.25, added to the fused score of the search's first 100 hits of a ranked question (keyword matches left as they are) | rerank | 0.487 / 0.584; 0.488 / 0.583 (the best on tune); 0.485 / 0.581 | 0.399 / 0.515, policy 0.966 / 0.849; 0.406 / 0.513, policy 0.952 / 0.836; 0.409 / 0.513, policy 0.947 / 0.827 | within noise on the legal questions (x 0.15, against none: 68 tune questions better and 60 worse, mean reciprocal rank +0.003, 95% bootstrap interval -0.004 to +0.010); costs the policy questions' nDCG (0.689 -> 0.653) at the weight tune chose |
+| same, the vectors' first principal component removed | rerank | x 0.15: 0.489 / 0.584 | 0.400 / 0.513 | within noise |
 """
 
 
@@ -734,9 +744,17 @@ the first changes anything. Character pairs weigh 1.0 rather than 0.5: a little 
 sets (tune 0.478 -> 0.484, policy questions' nDCG 0.667 -> 0.688).
 
 The legal held-out numbers stay near plain BM25: what remains is meaning (邻居 / 相邻, 偷 / 盗窃),
-which the multilingual Universal Sentence Encoder catches only in part. A stronger Chinese
-encoder whose weights ship in a package, or vectors learned from the corpus itself, are the
-next thing to measure.
+which the multilingual Universal Sentence Encoder catches only in part. Word vectors learned
+from the corpus itself (session 4) do not close it: used to widen a question by each word's
+nearest words, no setting moves either set beyond noise (best on tune 0.484 -> 0.487 MRR;
+held-out 0.396 -> 0.397, policy 0.946 -> 0.943), so none ships (related_weight 0, no data
+file). Nor do they as a second sentence vector beside the Universal Sentence Encoder's (tune
+0.484 -> 0.488, within noise; at that weight the policy questions' nDCG falls 0.689 -> 0.653).
+Official text learns official neighbours (盗窃: 抢夺, 抢劫; 出租人: 承租人; 工资: 劳动报酬),
+relatedness rather than the same meaning, and it never holds the lay words questions use: 吵,
+房东, 老板 and 欠钱 are not once among its 3.9 M words, 邻居 13 times. Lay <-> official pairs need text
+where both are written (questions and answers, news), or a Chinese encoder trained on such text
+whose weights ship in a package.
 
 Keyword queries keep every rule the library tests assert: records holding every word first, in
 BM25F order; the additions come after them and only from other documents."""

@@ -28,7 +28,13 @@ DICTIONARY_FILE = DATA_DIR / DICTIONARY_NAME
 SYNONYMS_FILE = DATA_DIR / "synonyms.txt"
 STOPWORDS_FILE = DATA_DIR / "stopwords.txt"
 # The editable data files a configured data folder may override (any of them).
-DATA_NAMES = ("dictionary.txt", "synonyms.txt", "stopwords.txt", "issuers.txt")
+DATA_NAMES = (
+    "dictionary.txt",
+    "synonyms.txt",
+    "stopwords.txt",
+    "issuers.txt",
+    "related_words.txt",
+)
 
 
 def data_dirs() -> list[Path]:
@@ -337,6 +343,20 @@ def synonyms(word: str) -> tuple[tuple[str, ...], ...]:
     return (own, *(m for m in group if m != own))
 
 
+@lru_cache(maxsize=1)
+def related_words() -> dict[str, tuple[tuple[str, float], ...]]:
+    """Each word's nearest words in meaning with their cosine, best first, as learned from the
+    reference corpus by bench/related_words.py (related_words.txt; empty when there is none)."""
+    path = data_file("related_words.txt")
+    if not path.is_file():
+        return {}
+    related = {}
+    for word, *others in _data_lines(path):
+        pairs = (other.rpartition(":") for other in others)
+        related[normalize(word)] = tuple((normalize(w), float(sim)) for w, _, sim in pairs)
+    return related
+
+
 # -- data files edited while a process runs
 
 
@@ -353,6 +373,7 @@ REFRESH_INTERVAL = 1.0  # seconds between two looks at the data files' modificat
 _data_reloaders: dict[str, list[Callable[[], None]]] = {
     "synonyms.txt": [synonym_groups.cache_clear],
     "stopwords.txt": [stopwords.cache_clear],
+    "related_words.txt": [related_words.cache_clear],
 }
 _data_seen: dict[str, tuple] = {name: _signature(name) for name in _data_reloaders}
 _data_checked = 0.0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
-from .analysis import index_tokens, query_words, synonyms
+from .analysis import index_tokens, normalize, query_words, related_words, synonyms
 from .highlight import Highlight
 from .issuers import canonical_issuer
 from .querylang import QUOTE_MARKS, Node, is_plain, parse_query, walk
@@ -40,9 +40,10 @@ def compile_query(text: str, ranking: RankingConfig = DEFAULT) -> CompiledQuery:
     stop = ranking.dropped_words()
     compiler = _Compiler(ranking, drop_stopwords=any(w not in stop for w in plain))
     query = compiler.compile(node)
+    reads_as_question = _reads_as_question(text, compiler, ranking)
     any_query = None
     if is_plain(node) and query is not None:
-        any_query = compiler.question_query(plain)
+        any_query = compiler.question_query(plain, related=reads_as_question)
         if type(any_query) is wq.Or:
             # Past 5,000 records Whoosh ORs through a binary tree of union matchers that it
             # rebalances at every match; scoring the postings in blocks of arrays gives the same
@@ -58,7 +59,7 @@ def compile_query(text: str, ranking: RankingConfig = DEFAULT) -> CompiledQuery:
         compiler.highlight,
         compiler.phrases,
         text,
-        reads_as_question=_reads_as_question(text, compiler, ranking),
+        reads_as_question=reads_as_question,
     )
 
 
@@ -132,9 +133,9 @@ class _Compiler:
             clauses.append(alternatives[0] if len(alternatives) == 1 else wq.Or(alternatives))
         return clauses
 
-    def question_query(self, words: Sequence[str]) -> wq.Query | None:
+    def question_query(self, words: Sequence[str], related: bool = False) -> wq.Query | None:
         """Any word may match, each with its synonyms and the dictionary words inside it, over
-        the fields as weighed for questions."""
+        the fields as weighed for questions; with `related`, its nearest words in meaning too."""
         fields = self.ranking.question_field_weights
         subword_weight = self.ranking.subword_weight
         clauses: list[wq.Query] = []
@@ -146,9 +147,27 @@ class _Compiler:
                 for piece in subwords(word):
                     if piece not in self.stop:
                         clauses.append(wq.Or(_text_clauses([piece], subword_weight, fields)))
+        if related and self.ranking.related_weight:
+            clauses += self.related_clauses(words, fields)
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else wq.Or(clauses)
+
+    def related_clauses(self, words: Sequence[str], fields: Mapping[str, float]) -> list[wq.Query]:
+        """The question's words' nearest words in meaning not already in it, each once, at
+        related_weight times its best cosine to them."""
+        ranking = self.ranking
+        asked = {normalize(w) for w in words}
+        best: dict[str, float] = {}
+        for word in asked - self.stop:
+            found = related_words().get(word, ())[: ranking.related_count]
+            for other, similarity in found:
+                if similarity >= ranking.related_similarity and other not in asked:
+                    best[other] = max(best.get(other, 0.0), similarity)
+        return [
+            wq.Or(_text_clauses([other], ranking.related_weight * similarity, fields))
+            for other, similarity in best.items()
+        ]
 
     def synonym_clauses(self, word: str, fields: Mapping[str, float]) -> list[wq.Query]:
         """The word and each of its synonyms (at the synonym weight) in each field."""

@@ -22,8 +22,8 @@ class Settings:
 
 
 def data_folder() -> Path | None:
-    """The folder whose data files (dictionary.txt, synonyms.txt, stopwords.txt, issuers.txt)
-    override the packaged ones: POLICY_SEARCH_DATA, or None."""
+    """The folder whose data files (dictionary.txt, synonyms.txt, stopwords.txt, issuers.txt,
+    related_words.txt) override the packaged ones: POLICY_SEARCH_DATA, or None."""
     value = os.environ.get(ENV_PREFIX + "DATA", "").strip()
     return Path(value).expanduser() if value else None
 

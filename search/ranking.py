@@ -40,6 +40,14 @@ class RankingConfig:
     # In ranked matching, the dictionary words inside a longer question word (个体 and 工商户 in
     # 个体工商户) match too, at this weight: the article that answers may use only the shorter one.
     subword_weight: float = 0.5
+    # A question's words also match, in ranked matching, their nearest words in meaning as
+    # learned from the reference corpus (search/data/related_words.txt, bench/related_words.py),
+    # at related_weight times their cosine, the related_count nearest at related_similarity or
+    # more (0: none). Keywords are never widened so. None ships: learned from the corpus's
+    # official text, they moved neither the legal questions nor the policy needs beyond noise.
+    related_weight: float = 0.0
+    related_count: int = 5
+    related_similarity: float = 0.5
     # Ranked matching adds, to the words' BM25F score (divided by its best value among the
     # matched records), the BM25 of the question's character pairs (likewise divided) at
     # gram_weight and the cosine of sentence vectors (as a z-score over all records) at

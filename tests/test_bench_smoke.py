@@ -565,3 +565,38 @@ def test_scaling_plot_is_svg_with_three_panels_on_a_log_axis():
     )
     # the 100 ms line of the latency panel
     assert panels[2].find("svg:line[@class='limit']", ns) is not None
+
+
+def test_related_words_learns_words_said_in_the_same_places(tmp_path, monkeypatch):
+    from bench.related_words import nearest, word_vectors, write_related
+    from search import analysis
+
+    topics = [
+        ["噪声", "扰民", "夜间", "施工"],
+        ["噪音", "扰民", "夜间", "施工"],
+        ["租金", "出租人", "房屋", "合同"],
+        ["租金", "承租人", "房屋", "合同"],
+        ["盗窃", "财物", "数额", "较大"],
+        ["抢夺", "财物", "数额", "较大"],
+    ]
+    vocabulary, vectors, counts = word_vectors(
+        [words for words in topics for _ in range(5)], min_count=5, window=3, dimensions=5
+    )
+    related = nearest(vocabulary, vectors, counts, neighbours=1, min_neighbour_count=5)
+    pairs = {word: found[0][0] for word, found in related.items()}
+    assert {w: pairs[w] for w in ("噪声", "噪音", "出租人", "承租人", "盗窃", "抢夺")} == {
+        "噪声": "噪音",
+        "噪音": "噪声",
+        "出租人": "承租人",
+        "承租人": "出租人",
+        "盗窃": "抢夺",
+        "抢夺": "盗窃",
+    }
+    # the file it writes is the one the query compiler reads
+    write_related(related, tmp_path / "related_words.txt", "test")
+    monkeypatch.setattr(analysis, "data_file", lambda name: tmp_path / name)
+    analysis.related_words.cache_clear()
+    try:
+        assert analysis.related_words()["噪声"] == (("噪音", related["噪声"][0][1]),)
+    finally:
+        analysis.related_words.cache_clear()

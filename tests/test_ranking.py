@@ -27,7 +27,7 @@ from bench.relevance import (
     question_split,
     train_question_map,
 )
-from search import _whoosh, pairs, scoring, vectors
+from search import _whoosh, compiler, pairs, scoring, vectors
 from search.analysis import character_bigrams, query_words
 from search.compiler import compile_query, question_query
 from search.indexer import update_index
@@ -116,6 +116,20 @@ def test_question_query_weighs_the_title_below_the_body():
     query = question_query(["债务"])
     boosts = {leaf.fieldname: leaf.boost for leaf in query.leaves()}
     assert boosts["title"] == DEFAULT.question_field_weights["title"] < boosts["content"]
+
+
+def test_a_question_is_widened_by_related_words_only_when_they_weigh(monkeypatch):
+    # none ships (docs/relevance.md, session 4): a learned file's words, as the compiler reads it
+    monkeypatch.setattr(compiler, "related_words", lambda: {"吵": (("噪声", 0.7), ("振动", 0.4))})
+    widened = replace(DEFAULT, related_weight=0.5)
+    question = "邻居家每天晚上都很吵怎么办"
+    searched = terms(compile_query(question, widened).any_query)
+    # 噪声 at 0.5 x its cosine; 振动 is below the cosine related words must reach
+    assert searched["噪声"] == pytest.approx(0.35)
+    assert "振动" not in searched
+    assert "噪声" not in terms(compile_query(question).any_query)
+    # keywords are never widened
+    assert "噪声" not in terms(compile_query("吵 邻居", widened).any_query)
 
 
 def test_ranking_config_is_frozen_and_varied_by_replace():
