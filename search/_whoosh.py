@@ -148,7 +148,7 @@ class _MemoryPool:
         """(fieldname, text bytes, docnum, weight, value bytes) in Whoosh's order."""
         for key in sorted(self._terms):
             ids, weights, values = self._ordered(key)
-            for docnum, weight, value in zip(ids, weights, values):
+            for docnum, weight, value in zip(ids, weights, values, strict=True):
                 yield key[0], key[1], docnum, weight, value
 
     def write(self, fieldwriter, schema, lengths, arrays_for=frozenset()) -> dict:
@@ -165,7 +165,9 @@ class _MemoryPool:
                     fieldwriter.finish_field()
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 current, field_lengths = fieldname, lengths(fieldname)
-                kept = arrays.setdefault(fieldname, ([], [], [])) if fieldname in arrays_for else None
+                kept = (
+                    arrays.setdefault(fieldname, ([], [], [])) if fieldname in arrays_for else None
+                )
             fieldwriter.start_term(tbytes)
             ids, weights, values = self._ordered(key)
             if kept is not None:
@@ -239,7 +241,9 @@ class PostingArrays:
     @classmethod
     def load(cls, leaf, field: str) -> PostingArrays | None:
         """The arrays of `field` in a segment reader's segment (None: not written for it)."""
-        paths = [segment_file(leaf, _POSTINGS_SUFFIX.format(field, p)) for p in ("terms", "postings")]
+        paths = [
+            segment_file(leaf, _POSTINGS_SUFFIX.format(field, p)) for p in ("terms", "postings")
+        ]
         if not paths[0].exists():
             return None
         # as plain arrays over the mapping: numpy's memmap subclass costs a Python call a slice
@@ -290,7 +294,9 @@ class PooledWriter(SegmentWriter):
 
     def add_reader(self, reader):
         if self._side is not None:
-            self._side_values += [self._side.from_stored(stored) for _, stored in reader.iter_docs()]
+            self._side_values += [
+                self._side.from_stored(stored) for _, stored in reader.iter_docs()
+            ]
         super().add_reader(reader)
 
     def _flush_segment(self):

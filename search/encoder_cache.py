@@ -17,13 +17,13 @@ from the package as before: the cache only ever saves time.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import pickle
 import shutil
+import weakref
 from importlib import metadata
 from pathlib import Path
 
@@ -122,10 +122,15 @@ def _write(model, folder: Path) -> None:
         elif isinstance(value, int | float | str | bool):
             state["values"][name] = value
     tokenizer = backend.sp
-    pieces, tokenizer._pieces = tokenizer._pieces, _Pieces(building / PIECES, len(tokenizer._pieces))
+    pieces, tokenizer._pieces = (
+        tokenizer._pieces,
+        _Pieces(building / PIECES, len(tokenizer._pieces)),
+    )
     try:
         (building / PIECES).write_bytes(pickle.dumps(pieces, protocol=pickle.HIGHEST_PROTOCOL))
-        (building / TOKENIZER).write_bytes(pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
+        (building / TOKENIZER).write_bytes(
+            pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL)
+        )
     finally:
         tokenizer._pieces = pieces
     (building / STATE).write_text(json.dumps(state), encoding="utf-8")
@@ -170,6 +175,7 @@ class _Rows:
         self._width = int(np.prod(self.shape[1:])) * self.dtype.itemsize
         del header
         self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)  # at interpreter exit too, unlike __del__
 
     def __getitem__(self, ids) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
@@ -178,10 +184,6 @@ class _Rows:
         data = b"".join(os.pread(fd, width, offset + int(row) * width) for row in rows)
         found = np.frombuffer(data, dtype=self.dtype).reshape((len(rows), *self.shape[1:]))
         return found[where.reshape(ids.shape)]
-
-    def __del__(self):
-        with contextlib.suppress(OSError, AttributeError):
-            os.close(self._fd)
 
 
 def _threadpool_limit():

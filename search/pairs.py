@@ -182,12 +182,14 @@ class PairIndex:
         rows = [segment.find(unique) for segment, _ in parts]
         frequency = sum(
             np.where(r >= 0, s.starts[r + 1] - s.starts[np.maximum(r, 0)], 0)
-            for r, (s, _) in zip(rows, parts)
+            for r, (s, _) in zip(rows, parts, strict=True)
         )
         scored: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for i in which.tolist():  # in the text's order, as the field's terms were added up
             if i not in scored:
-                scored[i] = self._term(searcher, parts, rows, i, int(frequency[i]), ranking, average)
+                scored[i] = self._term(
+                    searcher, parts, rows, i, int(frequency[i]), ranking, average
+                )
             for docs, part in scored[i]:
                 scores[docs] += part
         return scores
@@ -203,7 +205,7 @@ class PairIndex:
             live = searcher.doc_count()
             weight = math.log(1 + (live - n + 0.5) / (n + 0.5))
         out = []
-        for (segment, offset), found in zip(parts, rows):
+        for (segment, offset), found in zip(parts, rows, strict=True):
             row = found[i]
             if row < 0:
                 continue

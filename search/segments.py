@@ -12,7 +12,6 @@ from whoosh import index as whoosh_index
 from . import pairs
 from ._whoosh import PooledWriter
 
-
 # The fields whose postings are also kept as arrays (_whoosh.PostingArrays): the words every
 # search scores, and the source file every hit is spread by.
 ARRAYS_FOR = frozenset({"title", "content", "meta", "source_file"})

@@ -304,9 +304,7 @@ def test_character_pairs_follow_records_through_updates_and_merges(tmp_path):
         for docnum, fields in searcher.iter_docs():
             record = unpack(fields["record"])
             text = f"{record['title']}\n{record['content']}"
-            segment, offset = next(
-                (s, o) for s, o in reversed(parts) if o <= docnum
-            )
+            segment, offset = next((s, o) for s, o in reversed(parts) if o <= docnum)
             held = {}
             for row, code in enumerate(segment.codes.tolist()):
                 start, end = segment.starts[row], segment.starts[row + 1]
@@ -339,7 +337,7 @@ def test_postings_read_as_arrays_are_whoosh_postings(law_engine):
 
     searcher, _ = law_engine.searcher()
     reader = searcher.reader()
-    (leaf, _), = reader.leaf_readers()
+    ((leaf, _),) = reader.leaf_readers()
     present = {field for field, _ in reader.all_terms()} & ARRAYS_FOR
     assert present >= {"title", "content", "source_file"}
     assert all(_whoosh._arrays_of(leaf, field) is not None for field in present)

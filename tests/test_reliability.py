@@ -142,8 +142,10 @@ def test_sigkill_between_commit_and_manifest_rebuilds_exactly(seeds_copy, tmp_pa
             f"{MANIFEST_VERSION})",
         ),
         (
-            lambda text: f'{{"version": {MANIFEST_VERSION}, "files": '
-            '{"beijing-industry-carbon-key-nodes.md": 5}}',
+            lambda text: (
+                f'{{"version": {MANIFEST_VERSION}, "files": '
+                '{"beijing-industry-carbon-key-nodes.md": 5}}'
+            ),
             "is corrupt (bad entry for 'beijing-industry-carbon-key-nodes.md')",
         ),
         (
