@@ -315,3 +315,28 @@ def test_pooled_writer_writes_the_segment_whoosh_writes(tmp_path):
     assert sorted(ours) == sorted(theirs)
     for extension, data in theirs.items():
         assert ours[extension] == data, extension
+
+
+def test_a_build_in_several_segments_answers_as_one_segment(seeds_copy, tmp_path, monkeypatch):
+    # a full build commits a segment per SEGMENT_BYTES of Markdown: the same answers, to the score
+    from search import indexer
+
+    for fixture in sorted(WEB_FIXTURES.glob("*.md")):
+        (seeds_copy / fixture.name).write_bytes(fixture.read_bytes())
+    whole = update_index(seeds_copy, tmp_path / "whole", vectors="skip")
+    monkeypatch.setattr(indexer, "SEGMENT_BYTES", 1)
+    parts = update_index(seeds_copy, tmp_path / "parts", vectors="skip")
+    assert whole.records == parts.records > 13
+    segments = {}
+    for name in ("whole", "parts"):
+        with SearchIndex(tmp_path / name) as engine:
+            searcher, _ = engine.searcher()
+            segments[name] = len(searcher.reader().leaf_readers())
+    assert segments == {"whole": 1, "parts": 3}
+    for query in ("碳中和", "岸电 港口", "北京如何推动工业领域的碳排放双控？", "year:2021"):
+        answers = [search(tmp_path / name, q=query, per_page=50) for name in ("whole", "parts")]
+        assert answers[0]["total"] == answers[1]["total"] > 0, query
+        assert [(h["id"], h["score"]) for h in answers[0]["hits"]] == [
+            (h["id"], h["score"]) for h in answers[1]["hits"]
+        ], query
+        assert answers[0]["facets"] == answers[1]["facets"], query
