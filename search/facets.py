@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import segment_columns
 from .request import SearchRequest
 from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS, MISSING_CONFIDENCE
 
@@ -18,6 +19,12 @@ class _Segment:
     deletions do), so every commit that keeps the segment reuses them."""
 
     def __init__(self, leaf):
+        saved = segment_columns.load(leaf)
+        if saved is not None and all(f"codes_{name}" in saved for name in FACET_FIELDS):
+            self.codes = {name: saved[f"codes_{name}"] for name in FACET_FIELDS}
+            self.values = {name: saved[f"values_{name}"].tolist() for name in FACET_FIELDS}
+            self.numbers = {name: saved[f"number_{name}"] for name in NUMBER_FIELDS}
+            return
         size = leaf.doc_count_all()
         self.values: dict[str, list[str]] = {}
         self.codes: dict[str, np.ndarray] = {}
@@ -35,6 +42,19 @@ class _Segment:
             )
             for name, default in NUMBER_FIELDS.items()
         }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What segment_columns saves of it."""
+        arrays = {f"number_{name}": self.numbers[name] for name in NUMBER_FIELDS}
+        for name in FACET_FIELDS:
+            arrays[f"codes_{name}"] = self.codes[name]
+            arrays[f"values_{name}"] = np.array(self.values[name], dtype=str)
+        return arrays
+
+
+def segment_arrays(leaf) -> dict[str, np.ndarray]:
+    """A segment's facet columns as segment_columns saves them."""
+    return _Segment(leaf).arrays()
 
 
 class Columns:

@@ -30,7 +30,14 @@ from .ranking import DEFAULT, RankingConfig
 from .reader import CurrentIndex, Generation
 from .records import unpack
 from .request import SearchRequest
-from .scoring import Postings, keyword_scores, matching_docs, rank_question, spread_over_files
+from .scoring import (
+    Postings,
+    keyword_scores,
+    matching_docs,
+    rank_question,
+    spread_over_files,
+    union,
+)
 
 
 @dataclass
@@ -188,7 +195,7 @@ class SearchIndex:
         files = generation.scoring.files(searcher.reader())
         clauses = [matching_docs(searcher, clause, terms) for clause in query.subqueries]
         clauses = [c[live[c]] for c in clauses]
-        some = np.unique(np.concatenate(clauses))
+        some = union(clauses, len(live))
         matched_files = np.unique(files[docs])
         tier = np.full(len(live), 3, dtype=np.int8)
         tier[docs] = 0

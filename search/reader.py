@@ -4,7 +4,9 @@ document numbers agree even while a writer commits or a rebuild is swapped in.""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,18 @@ from whoosh.searching import Searcher
 from ._whoosh import open_searcher
 from .errors import IndexMissing
 from .facets import Columns
-from .layout import check_format, current_generation, generation_label
+from .layout import CURRENT_FILE, check_format, current_generation, generation_label
 from .scoring import ScoringColumns
 from .vectorstore import VectorCache, VectorStore
 
 # Attempts at opening a generation that a writer keeps replacing under us.
 RETRIES = 5
+# A generation found current is trusted without a full check while its signature (the stat of
+# CURRENT and of its folder) stays the same, once those files are SETTLED seconds old (a file
+# system whose times are coarse may not show a change made in the same tick), and for at most
+# RECHECK seconds.
+SETTLED = 2.0
+RECHECK = 60.0
 
 
 @dataclass
@@ -47,6 +55,7 @@ class CurrentIndex:
         self._generation: Generation | None = None
         self._local = threading.local()
         self._searchers: list[Searcher] = []  # every open searcher, to close them all on close()
+        self._settled: tuple[tuple, float] | None = None  # (signature, when), see generation()
         # the sentence vectors of every generation's records, as the vector pass stores them
         self.vector_cache = VectorCache(VectorStore(self.index_root))
 
@@ -67,20 +76,38 @@ class CurrentIndex:
                 self._generation = None
         self._local = threading.local()
 
+    def _stat(self, path: Path) -> os.stat_result | None:
+        try:
+            return os.stat(path)
+        except OSError:
+            return None
+
     def generation(self) -> Generation:
         """The generation and commit readers should use now, opened (and its columns read) on
-        first use."""
+        first use. While nothing changed, checking costs two stat calls (see SETTLED) rather than
+        reading `CURRENT` and listing the generation's commits."""
+        generation = self._generation
+        settled = self._settled
+        if generation is not None and settled is not None:
+            signature, checked = settled
+            now = (self._stat(self.index_root / CURRENT_FILE), self._stat(generation.path))
+            if _signature(*now) == signature and time.time() < checked + RECHECK:
+                return generation
+        checked = time.time()
+        # stat before reading: a swap or a commit after this shows in the next signature
+        current = self._stat(self.index_root / CURRENT_FILE)
         path = current_generation(self.index_root)
         if path is None:
             raise IndexMissing(
                 f"no index at {self.index_root}: build it with `policy-search index`"
             )
-        generation = self._generation
+        folder = self._stat(path)
         if (
             generation is not None
             and generation.path == path
             and generation.index.latest_generation() == generation.commit
         ):
+            self._settle(current, folder, checked)
             return generation
         with self._lock:
             for _ in range(RETRIES):
@@ -105,11 +132,22 @@ class CurrentIndex:
                                     previous and previous.scoring,
                                 ),
                             )
+                    self._settle(current, folder, checked)
                     return self._generation
                 except (OSError, whoosh_index.EmptyIndexError):
                     # a writer committed and deleted the commit being opened: open the new one
+                    # (and check fully next time: the stats taken are of the old one)
                     path = current_generation(self.index_root) or path
+                    current = folder = None
         raise self._kept_changing()
+
+    def _settle(self, current, folder, checked: float) -> None:
+        """Trust the generation just checked while the signature of `current` and `folder` (their
+        stats, taken before the check) stays the same, unless they changed less than SETTLED
+        seconds before the check."""
+        signature = _signature(current, folder)
+        newest = max(current.st_mtime_ns, folder.st_mtime_ns) / 1e9 if signature else checked
+        self._settled = (signature, checked) if newest < checked - SETTLED else None
 
     def searcher(self) -> tuple[Searcher, Generation]:
         """This thread's searcher of the current generation, and that generation."""
@@ -135,3 +173,11 @@ class CurrentIndex:
         return IndexMissing(
             f"the index at {self.index_root} kept changing while being opened; retry"
         )
+
+
+def _signature(current: os.stat_result | None, folder: os.stat_result | None) -> tuple | None:
+    """What changes when a commit or a swap happens: the `CURRENT` file (a swap replaces it) and
+    the generation's folder (a commit adds and removes files in it)."""
+    if current is None or folder is None:
+        return None
+    return (current.st_ino, current.st_mtime_ns, folder.st_ino, folder.st_mtime_ns)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from whoosh import query as wq
 
-from . import vectors
+from . import segment_columns, vectors
 from ._whoosh import LENGTHS, length_column, postings
 from .pairs import PairIndex
 from .ranking import RankingConfig, bm25_term
@@ -77,10 +77,10 @@ class ScoringColumns:
         """Every document's length in `field` (0 where it has none)."""
 
         def read(leaf):
-            column = length_column(leaf, field)
-            if column is None:
-                return None
-            return LENGTHS[np.fromiter(column, dtype=np.uint8, count=leaf.doc_count_all())]
+            found = _saved(leaf, f"length_{field}")
+            if found is None:
+                found = length_bytes(leaf, field)
+            return None if found is None else LENGTHS[found]
 
         return self._column(reader, "length:" + field, read, np.float32)
 
@@ -88,10 +88,8 @@ class ScoringColumns:
         """Each document's vector key (vectorstore.text_key; 0: no text, no vector)."""
 
         def read(leaf):
-            if "vkey" not in leaf.schema or not leaf.has_column("vkey"):
-                return None
-            count = leaf.doc_count_all()
-            return np.fromiter(leaf.column_reader("vkey"), dtype=np.int64, count=count)
+            found = _saved(leaf, "vkey")
+            return vector_keys_of(leaf) if found is None else found
 
         return self._column(reader, "vkey", read, np.int64)
 
@@ -110,6 +108,41 @@ class ScoringColumns:
         rows = self.vector_rows(reader)
         wanted = live & (keys != 0)
         return {"done": int((wanted & (rows >= 0)).sum()), "total": int(wanted.sum())}
+
+
+def length_bytes(leaf, field: str) -> np.ndarray | None:
+    """A segment's one-byte lengths of `field` as Whoosh stores them (None: no document has it)."""
+    column = length_column(leaf, field)
+    if column is None:
+        return None
+    return np.fromiter(column, dtype=np.uint8, count=leaf.doc_count_all())
+
+
+def vector_keys_of(leaf) -> np.ndarray | None:
+    if "vkey" not in leaf.schema or not leaf.has_column("vkey"):
+        return None
+    return np.fromiter(leaf.column_reader("vkey"), dtype=np.int64, count=leaf.doc_count_all())
+
+
+def segment_arrays(leaf, fields) -> dict[str, np.ndarray]:
+    """A segment's lengths of `fields` and vector keys, as segment_columns saves them."""
+    arrays = {}
+    for field in fields:
+        found = length_bytes(leaf, field)
+        if found is not None:
+            arrays[f"length_{field}"] = found
+    keys = vector_keys_of(leaf)
+    if keys is not None:
+        arrays["vkey"] = keys
+    return arrays
+
+
+def _saved(leaf, name: str) -> np.ndarray | None:
+    """One of the segment's saved columns (segment_columns), kept with the segment reader."""
+    saved = leaf.__dict__.get("_policy_search_columns")
+    if saved is None:
+        saved = leaf.__dict__["_policy_search_columns"] = segment_columns.load(leaf) or {}
+    return saved.get(name)
 
 
 def bm25(
@@ -231,16 +264,42 @@ class Postings:
     def __init__(self, reader):
         self.reader = reader
         self._read: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        # matching_docs's answer for each query object of this search, by id (they live as
+        # long as the search): a keyword match reads its clauses' documents again
+        self.matched: dict[int, np.ndarray] = {}
 
     def __call__(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, term frequencies) of a term (empty when the index lacks it)."""
         key = (field, text)
         if key not in self._read:
-            if key in self.reader:
-                self._read[key] = postings(self.reader, field, text)
-            else:
-                self._read[key] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+            self._read[key] = postings(self.reader, field, text)
         return self._read[key]
+
+
+# Past this share of the index, sets of document numbers are combined through a boolean mask over
+# every document (linear in the index's size) rather than by sorting or hashing the numbers.
+MASK_SHARE = 1 / 64
+
+
+def union(parts: list[np.ndarray], size: int) -> np.ndarray:
+    """The sorted distinct document numbers of any of `parts` (each a set of numbers < size)."""
+    if len(parts) == 1:
+        return parts[0]
+    if sum(len(p) for p in parts) < size * MASK_SHARE:
+        return np.unique(np.concatenate(parts))
+    mask = np.zeros(size, dtype=bool)
+    for part in parts:
+        mask[part] = True
+    return np.flatnonzero(mask)
+
+
+def intersection(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
+    """The sorted document numbers in both `a` and `b` (sorted, distinct, < size)."""
+    if len(a) + len(b) < size * MASK_SHARE:
+        return np.intersect1d(a, b, assume_unique=True)
+    mask = np.zeros(size, dtype=bool)
+    mask[b] = True
+    return a[mask[a]]
 
 
 def matching_docs(searcher, query: wq.Query, terms: Postings) -> np.ndarray:
@@ -250,13 +309,21 @@ def matching_docs(searcher, query: wq.Query, terms: Postings) -> np.ndarray:
     kind = type(query)
     if kind is wq.Term:
         return terms(query.fieldname, query.text)[0]
+    found = terms.matched.get(id(query))
+    if found is None:
+        found = terms.matched[id(query)] = _matching_docs(searcher, query, kind, terms)
+    return found
+
+
+def _matching_docs(searcher, query: wq.Query, kind: type, terms: Postings) -> np.ndarray:
     if kind in (wq.And, wq.Or) and query.subqueries:
         parts = [matching_docs(searcher, q, terms) for q in query.subqueries]
+        size = terms.reader.doc_count_all()
         if kind is wq.Or:
-            return np.unique(np.concatenate(parts))
+            return union(parts, size)
         docs = parts[0]
         for part in parts[1:]:
-            docs = np.intersect1d(docs, part, assume_unique=True)
+            docs = intersection(docs, part, size)
         return docs
     if kind is wq.AndNot:
         return np.setdiff1d(

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 from whoosh import index as whoosh_index
 
-from . import pairs
+from . import facets, pairs, scoring, segment_columns
 from ._whoosh import PooledWriter
 
 # The fields whose postings are also kept as arrays (_whoosh.PostingArrays): the words every
 # search scores, and the source file every hit is spread by.
 ARRAYS_FOR = frozenset({"title", "content", "meta", "source_file"})
+# The fields whose one-byte lengths BM25 reads (saved with the segment's columns).
+LENGTH_FIELDS = ("title", "content", "meta")
 
 
 @contextlib.contextmanager
@@ -31,3 +33,15 @@ def writer(ix: whoosh_index.FileIndex, merge: bool = True) -> Iterator[PooledWri
         opened.cancel()
         raise
     opened.commit(merge=merge)
+    save_columns(ix)
+
+
+def save_columns(ix: whoosh_index.FileIndex) -> None:
+    """Save the columns of every segment of the latest commit that has none saved yet
+    (segment_columns.py): the new segments of this commit, or one whose writer died before."""
+    with ix.reader() as reader:
+        for leaf, _ in reader.leaf_readers():
+            if not segment_columns.path_of(leaf).is_file():
+                arrays = facets.segment_arrays(leaf)
+                arrays.update(scoring.segment_arrays(leaf, LENGTH_FIELDS))
+                segment_columns.save(leaf, arrays)

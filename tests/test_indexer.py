@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SEED_FILE, WEB_FIXTURES
 
@@ -340,3 +341,36 @@ def test_a_build_in_several_segments_answers_as_one_segment(seeds_copy, tmp_path
             (h["id"], h["score"]) for h in answers[1]["hits"]
         ], query
         assert answers[0]["facets"] == answers[1]["facets"], query
+
+
+def test_saved_segment_columns_are_the_columns_whoosh_holds(seeds_copy, tmp_path):
+    # each segment's facet columns, numbers, lengths and vector keys are saved beside it after
+    # its commit; read from there, they equal what stepping through Whoosh's columns gives
+    from search import facets, scoring, segment_columns
+    from search.segments import LENGTH_FIELDS
+
+    for fixture in sorted(WEB_FIXTURES.glob("*.md")):
+        (seeds_copy / fixture.name).write_bytes(fixture.read_bytes())
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    (seeds_copy / "xss-entries.md").unlink()
+    update_index(seeds_copy, index, vectors="skip")  # a segment with deletions is kept
+    ix, _ = open_index(index)
+    try:
+        with ix.reader() as reader:
+            for leaf, _ in reader.leaf_readers():
+                saved = segment_columns.load(leaf)
+                assert saved is not None
+                expected = facets.segment_arrays(leaf)  # read from the saved file
+                segment_columns.path_of(leaf).unlink()
+                assert segment_columns.load(leaf) is None
+                computed = facets.segment_arrays(leaf)  # read from Whoosh's columns
+                computed.update(scoring.segment_arrays(leaf, LENGTH_FIELDS))
+                assert sorted(saved) == sorted(computed)
+                assert {"codes_issuer", "number_date", "length_content", "vkey"} <= set(saved)
+                for name, array in computed.items():
+                    assert np.array_equal(saved[name], array), name
+                    if name in expected:
+                        assert np.array_equal(expected[name], array), name
+    finally:
+        ix.close()
