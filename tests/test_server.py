@@ -115,3 +115,26 @@ def test_an_index_of_another_format_is_reported_then_rebuilt_by_serve(seeds_copy
         assert (answer.status, body["total"], body["generation"]) == (200, 2, "2.1")
     log = (tmp_path / "server.log").read_text(encoding="utf-8")
     assert f"An index of another version at {index}: building it" in log
+
+
+def test_requests_gunicorn_cannot_parse_get_our_json_error(seeds_copy, tmp_path):
+    # a bad request line or header is refused by gunicorn before the app sees it: in the same
+    # JSON shape as every other error, not gunicorn's HTML page
+    with served(seeds_copy, tmp_path, "--workers", "2", "--no-watch") as server:
+        for raw in (
+            b"GET /api/search?q=x HTTP/9.9\r\nHost: x\r\n\r\n",
+            b"GET /api/search?q=x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            b"GET /api/search?q=x HTTP/1.1\r\nHost: x\r\nX-\x01: y\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(raw)
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            assert lines[0].startswith("HTTP/1.1 400 "), raw
+            assert "Content-Type: application/json" in lines, raw
+            error = json.loads(body)["error"]
+            assert error["status"] == 400 and error["parameter"] is None
+            assert error["message"].startswith("the request could not be understood: "), error

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Protocol
 
 from flask import Flask
 
+from .errors import HTTP_MESSAGES, error_body
 from .state import EXTENSION
 
 
@@ -124,9 +126,27 @@ def _stopping(server) -> None:
 
 
 try:
+    from gunicorn import util as gunicorn_util
     from gunicorn.app.base import BaseApplication
 except ImportError:  # Windows: gunicorn needs fcntl; serve() uses waitress there
     BaseApplication = object
+    gunicorn_util = None
+
+
+def _write_json_error(sock, status: int, reason: str, detail: str) -> None:
+    """gunicorn's answer to a request it cannot parse (a bad request line, a bad header, one too
+    large), in the JSON shape of every error of ours rather than its own HTML page: an API client
+    reads the same `{"error": ...}` whatever refused its request. gunicorn.util.write_error's
+    signature and its one caller (Worker.handle_error) belong to gunicorn < 27 (pinned)."""
+    message = HTTP_MESSAGES.get(status, reason.lower())
+    if detail:
+        message = f"{message}: {detail}"
+    body = json.dumps(error_body(status, message), ensure_ascii=False).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 class _PreforkServer(BaseApplication):
@@ -161,6 +181,7 @@ class _PreforkServer(BaseApplication):
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        gunicorn_util.write_error = _write_json_error
 
     def load(self) -> Flask:
         app = self._make_app()
