@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -138,3 +139,25 @@ def test_requests_gunicorn_cannot_parse_get_our_json_error(seeds_copy, tmp_path)
             error = json.loads(body)["error"]
             assert error["status"] == 400 and error["parameter"] is None
             assert error["message"].startswith("the request could not be understood: "), error
+
+
+def test_the_longest_query_the_api_takes_passes_gunicorn(seeds_copy, tmp_path):
+    # 1,000 Chinese characters (the API's maxLength for q) are some 9,000 bytes in the request
+    # line: answered, and one more character is refused by the app with its own message
+    from search.request import MAX_QUERY_CHARS
+
+    with served(seeds_copy, tmp_path, "--workers", "2", "--no-watch") as server:
+        base = f"http://127.0.0.1:{server.port}/api/search?q="
+        longest = "碳排放" * (MAX_QUERY_CHARS // 3) + "碳"
+        assert len(longest) == MAX_QUERY_CHARS
+        with urllib.request.urlopen(base + urllib.parse.quote(longest)) as answer:
+            assert answer.status == 200 and json.load(answer)["query"] == longest
+        try:
+            urllib.request.urlopen(base + urllib.parse.quote(longest + "碳"))
+        except urllib.error.HTTPError as error:
+            assert error.code == 400
+            assert json.load(error)["error"]["message"] == (
+                f"q is {MAX_QUERY_CHARS + 1} characters long; at most {MAX_QUERY_CHARS} are searched"
+            )
+        else:
+            raise AssertionError("a query over the limit was answered")

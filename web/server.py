@@ -171,6 +171,10 @@ class _PreforkServer(BaseApplication):
             # background of the request that asked for it
             "timeout": 120,
             "graceful_timeout": 10,
+            # a query may hold 1,000 characters (request.MAX_QUERY_CHARS): 9,000 bytes in the
+            # request line once percent-encoded, past gunicorn's largest bounded limit (8190);
+            # 0 lifts it (as waitress did), and the app refuses a longer q with a 400 of its own
+            "limit_request_line": 0,
         }
         self._announce = announce
         self._summary = (
