@@ -5,6 +5,7 @@ done through one worker is served by all of them."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -161,3 +162,21 @@ def test_the_longest_query_the_api_takes_passes_gunicorn(seeds_copy, tmp_path):
             )
         else:
             raise AssertionError("a query over the limit was answered")
+
+
+def test_one_blas_thread_a_process_unless_the_environment_says(tmp_path):
+    # set before numpy loads its BLAS: with a thread per core, small products under load were
+    # ten times slower and the server's requests/s fell as clients were added
+    import subprocess
+    import sys
+
+    probe = "import search, numpy, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    theirs = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "OPENBLAS_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+    )
+    assert (ours.stdout.strip(), theirs.stdout.strip()) == ("1", "2")
