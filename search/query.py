@@ -367,15 +367,24 @@ class SearchIndex:
 
     def changes(self) -> dict:
         """When the current generation last changed (its manifest's time, ISO) and the files whose
-        last reading left warnings or an error, with their warning codes; read once per commit."""
+        last reading left warnings or an error, with their warning codes; read again whenever the
+        manifest changes."""
         generation = self._current.generation()
+        manifest_path = generation.path / MANIFEST_FILE
+        try:
+            stat = manifest_path.stat()
+            # the manifest is written just after the commit it describes: a commit seen before
+            # it was rewritten must not keep the old facts (keyed by the file, not the commit)
+            key = (generation.label, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stat, key = None, (generation.label,)
         cached = getattr(self, "_changes", None)
-        if cached is not None and cached[0] == generation.label:
+        if cached is not None and cached[0] == key:
             return cached[1]
         changed, problems = None, []
         try:
-            manifest_path = generation.path / MANIFEST_FILE
-            changed = datetime.fromtimestamp(manifest_path.stat().st_mtime, UTC)
+            if stat is not None:
+                changed = datetime.fromtimestamp(stat.st_mtime, UTC)
             for file in manifest_report(read_manifest(generation.path)).files:
                 if file.warnings or file.error:
                     codes = sorted({w.code for w in file.warnings})
@@ -386,7 +395,7 @@ class SearchIndex:
             "changed": changed.isoformat(timespec="seconds") if changed else None,
             "warning_files": problems,
         }
-        self._changes = (generation.label, facts)
+        self._changes = (key, facts)
         return facts
 
 

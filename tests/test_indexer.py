@@ -374,3 +374,21 @@ def test_saved_segment_columns_are_the_columns_whoosh_holds(seeds_copy, tmp_path
                         assert np.array_equal(expected[name], array), name
     finally:
         ix.close()
+
+
+def test_health_facts_follow_the_manifest_written_after_its_commit(seeds_copy, tmp_path):
+    # the indexer writes the manifest just after its commit: a reader that saw the commit first
+    # must not keep the previous manifest's warnings for the rest of that commit
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        (before,) = engine.changes()["warning_files"]  # the seed ends mid-entry
+        assert (before["codes"], before["error"]) == (["nodes_missing", "truncated"], None)
+        manifest_path = current_generation(index) / MANIFEST_FILE
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        (entry,) = manifest["files"].values()
+        entry["error"] = "not a text file (written by this test)"
+        time.sleep(0.01)
+        manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+        (problem,) = engine.changes()["warning_files"]
+        assert problem["error"] == "not a text file (written by this test)"
