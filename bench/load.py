@@ -312,3 +312,23 @@ def load(port: int, paths: Sequence[str], clients: int, seconds: float) -> LoadR
     result.seconds = time.perf_counter() - started
     result.requests = len(result.latencies)
     return result
+
+
+def command_line(program: str, argv: list[str]) -> str:
+    """A benchmark's command as its report shows it: paths under the project's parent folder as
+    seen from the project (`../shared/corpus`), and the machine's own work and report folders
+    (--out, --report, --work) left out."""
+    parent = str(Path(__file__).resolve().parent.parent.parent) + os.sep
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--out", "--report", "--work"):
+            skip = True
+            continue
+        if arg.startswith(("--out=", "--report=", "--work=")):
+            continue
+        shown.append("../" + arg[len(parent) :] if arg.startswith(parent) else arg)
+    return " ".join([program, *shown])

@@ -615,7 +615,7 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
         vectors_timeout=args.vectors_timeout,
     )
-    run(options, "python -m bench.scaling " + " ".join(argv or []))
+    run(options, load.command_line("python -m bench.scaling", argv or []))
 
 
 if __name__ == "__main__":

@@ -1616,7 +1616,9 @@ def main(argv: list[str] | None = None) -> None:
         vectors_timeout=args.vectors_timeout,
         articles=articles,
     )
-    run(options, "bench/run " + " ".join(argv))
+    from . import load
+
+    run(options, load.command_line("bench/run", argv))
 
 
 if __name__ == "__main__":
