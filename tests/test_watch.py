@@ -148,9 +148,12 @@ def test_served_folder_follows_files_dropped_in(seeds_copy, tmp_path):
         assert total("岸电") == 1
 
         # a file that cannot be read is reported with its error, and serving goes on
+        before = len(updates(log_path))
         (seeds_copy / "binary.md").write_bytes(bytes(range(256)) * 64)
         wait_for(lambda: "binary.md" in problems(base), 10)
         assert problems(base)["binary.md"]["error"].startswith("not a text file")
+        # its update is logged once it is over, after the manifest the health reads
+        wait_for(lambda: len(updates(log_path)) > before, 10)
 
         # temporary names never start an update
         before = len(updates(log_path))
