@@ -18,9 +18,9 @@ class _Segment:
     """The facet columns of one segment, read once: a segment's values never change (only its
     deletions do), so every commit that keeps the segment reuses them."""
 
-    def __init__(self, leaf):
-        saved = segment_columns.load(leaf)
-        if saved is not None and all(f"codes_{name}" in saved for name in FACET_FIELDS):
+    def __init__(self, leaf, use_saved: bool = True):
+        saved = segment_columns.saved(leaf) if use_saved else {}
+        if all(f"codes_{name}" in saved for name in FACET_FIELDS):
             self.codes = {name: saved[f"codes_{name}"] for name in FACET_FIELDS}
             self.values = {name: saved[f"values_{name}"].tolist() for name in FACET_FIELDS}
             self.numbers = {name: saved[f"number_{name}"] for name in NUMBER_FIELDS}
@@ -53,8 +53,8 @@ class _Segment:
 
 
 def segment_arrays(leaf) -> dict[str, np.ndarray]:
-    """A segment's facet columns as segment_columns saves them."""
-    return _Segment(leaf).arrays()
+    """A segment's facet columns read from Whoosh's columns, as segment_columns saves them."""
+    return _Segment(leaf, use_saved=False).arrays()
 
 
 class Columns:

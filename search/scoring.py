@@ -77,7 +77,7 @@ class ScoringColumns:
         """Every document's length in `field` (0 where it has none)."""
 
         def read(leaf):
-            found = _saved(leaf, f"length_{field}")
+            found = segment_columns.saved(leaf).get(f"length_{field}")
             if found is None:
                 found = length_bytes(leaf, field)
             return None if found is None else LENGTHS[found]
@@ -88,7 +88,7 @@ class ScoringColumns:
         """Each document's vector key (vectorstore.text_key; 0: no text, no vector)."""
 
         def read(leaf):
-            found = _saved(leaf, "vkey")
+            found = segment_columns.saved(leaf).get("vkey")
             return vector_keys_of(leaf) if found is None else found
 
         return self._column(reader, "vkey", read, np.int64)
@@ -135,14 +135,6 @@ def segment_arrays(leaf, fields) -> dict[str, np.ndarray]:
     if keys is not None:
         arrays["vkey"] = keys
     return arrays
-
-
-def _saved(leaf, name: str) -> np.ndarray | None:
-    """One of the segment's saved columns (segment_columns), kept with the segment reader."""
-    saved = leaf.__dict__.get("_policy_search_columns")
-    if saved is None:
-        saved = leaf.__dict__["_policy_search_columns"] = segment_columns.load(leaf) or {}
-    return saved.get(name)
 
 
 def bm25(

@@ -38,6 +38,15 @@ def load(leaf) -> dict[str, np.ndarray] | None:
         return None
 
 
+def saved(leaf) -> dict[str, np.ndarray]:
+    """load(leaf), read once and kept with the segment reader (the facets and the scoring columns
+    both read it when a commit is opened); empty when the segment has no saved columns."""
+    found = leaf.__dict__.get("_policy_search_columns")
+    if found is None:
+        found = leaf.__dict__["_policy_search_columns"] = load(leaf) or {}
+    return found
+
+
 def save(leaf, arrays: dict[str, np.ndarray]) -> None:
     """Write a segment's columns (a temporary file renamed into place: a reader sees all or
     nothing)."""
