@@ -25,7 +25,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, docmeta, segments, supersede, vectorpass, vectors
+from . import analysis, docmeta, pairs, segments, supersede, vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -41,7 +41,6 @@ from .layout import (
     manifest_entry,
     read_manifest,
 )
-from .pairs import SIDE
 from .records import IngestReport, Record, pack
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
 from .vectorstore import spawn_pass, text_key
@@ -189,7 +188,7 @@ def record_document(record: Record, superseded: str | None = None) -> dict:
             if record.confidence is None
             else round(record.confidence * CONFIDENCE_SCALE)
         ),
-        SIDE.key: f"{record.title or ''}\n{record.content or ''}",
+        pairs.SIDE.key: pairs.text_of(record.title, record.content),
         "vkey": text_key(vectors.record_text(record.title or "", record.content or "")),
         "record": pack(record),
     }

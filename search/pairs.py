@@ -89,10 +89,15 @@ def write(folder: Path, prefix: str, texts: list[str | None]) -> None:
             np.save(handle, arrays[name])
 
 
+def text_of(title: str | None, content: str | None) -> str:
+    """The text a record's pairs are made of."""
+    return f"{title or ''}\n{content or ''}"
+
+
 def text_of_stored(stored: dict) -> str:
-    """The text pairs are made of, from a record as the index stores it."""
+    """text_of a record as the index stores it (for the segments a commit merges)."""
     record = unpack(stored["record"])
-    return f"{record.get('title') or ''}\n{record.get('content') or ''}"
+    return text_of(record.get("title"), record.get("content"))
 
 
 @dataclass(frozen=True)
