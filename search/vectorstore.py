@@ -63,6 +63,13 @@ def quantize(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(matrix / scale[:, None]).astype(np.int8), scale
 
 
+# The stored rows are int8; a question's products convert them to float32 a block at a time. A
+# block of 512 KB stays in the core's cache and below the server's fixed mmap threshold
+# (web/server.py): at 4 MB a block, every block of every question was a fresh mmap whose pages
+# the kernel zeroed, and a keyword query that fell back to ranked matching took twice as long.
+COSINE_BLOCK_BYTES = 1 << 19
+
+
 class VectorStore:
     """The key -> vector table of one index folder."""
 
@@ -203,11 +210,12 @@ class VectorCache:
         out[rows < 0] = 0
         return out
 
-    def cosines(self, question: np.ndarray, rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    def cosines(self, question: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """vector · question for each row of `rows` (0 where a row is -1)."""
         question = np.asarray(question, dtype=np.float32)
         count = self._count
         held = np.empty(count, dtype=np.float32)
+        chunk = max(1, COSINE_BLOCK_BYTES // (4 * max(1, question.size)))
         for start in range(0, count, chunk):
             block = self._rows[start : min(start + chunk, count)].astype(np.float32)
             held[start : start + len(block)] = block @ question

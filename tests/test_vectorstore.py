@@ -11,7 +11,14 @@ from search import vectorpass, vectors
 from search.indexer import update_index
 from search.query import SearchIndex
 from search.request import SearchRequest
-from search.vectorstore import VectorCache, VectorStore, pass_lock, quantize, text_key
+from search.vectorstore import (
+    COSINE_BLOCK_BYTES,
+    VectorCache,
+    VectorStore,
+    pass_lock,
+    quantize,
+    text_key,
+)
 
 QUESTION = "北京市在冬奥会期间对工业企业采取了什么措施？"
 
@@ -98,6 +105,26 @@ def test_the_cache_tops_up_from_the_store(tmp_path):
     assert cache.vectors(np.array([rows[0], -1]))[:, :3].ravel().tolist() == pytest.approx(
         [1, 0, 0, 0, 0, 0]
     )
+
+
+def test_cosines_over_many_blocks_are_the_products_of_every_row(tmp_path):
+    # more rows than one block of the products holds, and a last block cut short
+    count = 3 * (COSINE_BLOCK_BYTES // (4 * vectors.DIMENSIONS)) + 7
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=(count, vectors.DIMENSIONS)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    keys = [text_key(f"条文{i}") for i in range(count)]
+    store = VectorStore(tmp_path)
+    store.add(keys, matrix)
+    cache = VectorCache(store)
+    cache.refresh()
+    rows = cache.rows_of(np.array(keys[::-1] + [0]))
+    question = matrix[5]
+    cosines = cache.cosines(question, rows)
+    assert cosines.dtype == np.float32 and len(cosines) == count + 1
+    assert cosines[:-1] == pytest.approx((matrix @ question)[::-1], abs=0.02)
+    assert cosines[-1] == 0
+    assert int(np.argmax(cosines)) == count - 1 - 5
 
 
 def test_update_index_refuses_an_unknown_vectors_mode(seeds_copy, tmp_path):
