@@ -109,8 +109,10 @@ class Record:
         return asdict(self)
 
     def stored_dict(self) -> dict:
-        """The fields the index keeps of the record: what /api/documents serves."""
-        return {name: value for name, value in asdict(self).items() if is_stored(name)}
+        """The fields the index keeps of the record: what /api/documents serves. The same dict
+        as asdict() less the fields not stored, made without asdict's deep copy of every value
+        (a build packs every record: asdict was a tenth of a build's time)."""
+        return {name: _plain(getattr(self, name)) for name in _STORED_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict) -> Record:
@@ -126,6 +128,21 @@ def is_stored(name: str) -> bool:
 
 
 _STORED = {f.name: f.metadata.get("stored", True) for f in fields(Record)}
+_STORED_NAMES = tuple(name for name, stored in _STORED.items() if stored)
+
+
+def _plain(value: Any) -> Any:
+    """`value` as asdict() gives it: dataclasses as dicts, lists and dicts copied, their items
+    made plain too; strings, numbers and None as they are."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    return value
 
 
 def pack(record: Record) -> bytes:

@@ -832,3 +832,17 @@ def test_read_file_policy_document_with_spaced_out_labels(tmp_path):
         "标题": "北京市发展和改革委员会关于做好碳排放单位管理工作的通知",
     }
     assert record.content == "各有关单位：\n现将有关事项通知如下。本通知自2025年3月1日起施行。"
+
+
+def test_the_stored_dict_is_asdict_without_what_the_index_does_not_keep():
+    records, _ = ingest_paths(sorted(FIXTURES.glob("*.md")), FIXTURES)
+    records += read_file(SEED_FILE, SEEDS)[0]
+    rich = [r for r in records if r.sources and r.extra and r.headings]
+    assert rich and any(r.kind == "document" and r.dates.published for r in records)
+    for record in records:
+        expected = asdict(record)
+        del expected["raw"]
+        stored = record.stored_dict()
+        assert stored == expected
+        assert list(stored) == list(expected)  # the JSON's key order too
+        assert "raw" not in stored and record.raw
