@@ -19,7 +19,7 @@ from search.config import Settings
 from search.indexer import update_index, writer_lock
 from search.records import file_key
 from search.request import SearchRequest
-from web.state import SEARCH_PARAMETERS
+from web.state import HEALTH_WARNING_FILES, SEARCH_PARAMETERS
 
 SEED = file_key("beijing-industry-carbon-key-nodes.md")
 TOKEN = "s3cret-token"
@@ -394,8 +394,31 @@ def test_health(client, engine):
                 "error": None,
             }
         ],
+        "warning_files_total": 1,
     }
     assert datetime.fromisoformat(changed) <= datetime.now(UTC)
+
+
+def test_health_lists_the_first_problem_files_failed_ones_first(tmp_path, make_app):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for n in range(HEALTH_WARNING_FILES + 5):  # no date in any of them: a warning each
+        (seeds / f"note-{n:03d}.md").write_text(
+            f"# 关于第{n}号事项的通知\n\n内容。\n", encoding="utf-8"
+        )
+    (seeds / "zz-broken.md").write_bytes(b"# \xff\xfe broken\n")  # not UTF-8: an error
+    index = tmp_path / "index"
+    update_index(seeds, index)
+    client = make_app({"SETTINGS": Settings(seeds=seeds, index=index)}).test_client()
+    body = client.get("/api/health").json
+    listed = body["warning_files"]
+    assert body["warning_files_total"] == HEALTH_WARNING_FILES + 6
+    assert len(listed) == HEALTH_WARNING_FILES
+    assert listed[0]["file"] == "zz-broken.md" and listed[0]["error"]
+    assert [f["file"] for f in listed[1:]] == [
+        f"note-{n:03d}.md" for n in range(HEALTH_WARNING_FILES - 1)
+    ]
+    assert listed[1]["codes"] == ["no_date"] and listed[1]["error"] is None
 
 
 @pytest.fixture

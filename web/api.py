@@ -24,7 +24,7 @@ from search.timeline import timeline as key_node_timeline
 from search.watch import WatchStatus, read_status
 
 from .openapi import openapi_document
-from .state import EXTENSION, search_index, search_request, settings
+from .state import EXTENSION, HEALTH_WARNING_FILES, search_index, search_request, settings
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -80,9 +80,20 @@ def health():
             "vectors": index.vector_progress(),
             "changed": changes["changed"],
             "watch": watch_status(),
-            "warning_files": changes["warning_files"],
+            # a monitor polls this: the first files only (those that failed first), all of them
+            # in `policy-search stats`
+            "warning_files": _first_problems(changes["warning_files"]),
+            "warning_files_total": len(changes["warning_files"]),
         }
     )
+
+
+def _first_problems(files: list[dict]) -> list[dict]:
+    """The files whose reading failed, then those with warnings, in path order each, at most
+    HEALTH_WARNING_FILES of them."""
+    failed = [f for f in files if f["error"]]
+    warned = [f for f in files if not f["error"]]
+    return (failed + warned)[:HEALTH_WARNING_FILES]
 
 
 def watch_status() -> dict:

@@ -9,6 +9,8 @@ from search.records import STATUSES, Dates, Record, Source
 from search.request import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, SORTS
 from search.schema import CONFIDENCE_BANDS
 
+from .state import HEALTH_WARNING_FILES
+
 DATE_PATTERN = r"^\d{4}(-\d{1,2}(-\d{1,2})?)?$"
 BANDS = [label for label, _, _ in CONFIDENCE_BANDS]
 
@@ -235,7 +237,19 @@ HEALTH = _object(
             "description": "When the index last changed (ISO 8601).",
         },
         "watch": WATCH,
-        "warning_files": {"type": "array", "items": WARNING_FILE},
+        "warning_files": {
+            "type": "array",
+            "items": WARNING_FILE,
+            "description": (
+                "Files whose last reading failed (first) or left warnings, at most "
+                f"{HEALTH_WARNING_FILES}; `policy-search stats` lists them all."
+            ),
+        },
+        "warning_files_total": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "How many files failed or left warnings.",
+        },
     }
 )
 

@@ -23,6 +23,10 @@ SEARCH_PARAMETERS = (
 
 EXTENSION = "policy_search"
 
+# At most this many files of `warning_files` in /api/health, which monitors poll (a folder of 12k
+# law articles without dates made every health check 130 KB); `policy-search stats` lists all.
+HEALTH_WARNING_FILES = 50
+
 
 def search_index() -> SearchIndex:
     return current_app.extensions[EXTENSION]
