@@ -1445,9 +1445,9 @@ GAPS = {
 FIXES = """
 ## Fixes made from the profiles
 
-Each measured A/B in one process on the largest index (old code path and new one alternated,
-twice; same queries; hits, scores, totals and facets asserted identical), on the shared machine
-under load, so read the ratios rather than the absolute times.
+Each measured A/B in one process on the largest index unless the row names another (old code
+path and new one alternated, twice or more; same queries; hits, scores, totals and facets
+asserted identical), on a shared machine, so read the ratios rather than the absolute times.
 
 | where | what was wasteful | before | after |
 |---|---|---|---|
@@ -1455,6 +1455,8 @@ under load, so read the ratios rather than the absolute times.
 | `search/analysis.py` `index_tokens` (new `_word_parts`) | the search for dictionary words inside each word (every substring looked up) was repeated for every occurrence of the word | tokenizer 274-309k characters/s | 503-523k characters/s (1.7x; the whole build gains about a tenth, within this machine's noise) |
 | `search/query.py` `SearchIndex._docs` (new `_matching_docs`) | every match stepped through Whoosh's matcher tree with Python calls at each level just to list the matching records for the facets | listing matches: 15.0 s for 30 keywords + 100 questions; keyword p50 20-30 ms, filtered p95 124-134 ms | 4.9 s; keyword p50 14 ms, filtered p95 72-86 ms |
 | `search/compiler.py` (then `search/query.py`) `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
+| `search/vectorstore.py` `VectorCache.cosines` | a question's products turned the int8 sentence vectors into float32 4 MB at a time; under the server's fixed mmap threshold (`web/server.py`) every block was a fresh mmap of pages the kernel zeroed, so a worker answered questions and keyword fallbacks twice as slowly as a plain process | STARD's 12k articles, the keyword and filtered queries through the app in one process with the server's malloc settings: 4.36 ms a request (1.99 ms without those settings); 4 HTTP clients 438 requests/s | blocks of 512 KB: 1.61 ms a request; 794 requests/s |
+| `search/records.py` `Record.stored_dict` | asdict deep-copied every value of every record a build packs | 3k articles, `policy-search index`: 3.41-3.53 s | 3.18-3.32 s (the same stored JSON, tested) |
 """
 
 NOTES = """
