@@ -310,7 +310,13 @@ def test_pooled_writer_writes_the_segment_whoosh_writes(tmp_path):
         }
 
     theirs = build("whoosh", lambda ix: ix.writer(compound=False))
-    ours = build("pooled", lambda ix: PooledWriter(ix, compound=False))
+
+    def pooled(ix):
+        writer = PooledWriter(ix, compound=False)
+        assert writer._plain_schema  # our schema takes the writer's own add_document
+        return writer
+
+    ours = build("pooled", pooled)
     assert {"pst", "trm", "_content_len.col", "_stored.col"} <= set(theirs)
     assert len(theirs["pst"]) > 10_000
     assert sorted(ours) == sorted(theirs)
