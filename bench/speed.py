@@ -1457,6 +1457,7 @@ asserted identical), on a shared machine, so read the ratios rather than the abs
 | `search/compiler.py` (then `search/query.py`) `compile_query` | the ranked-OR of a question ran through Whoosh's default binary tree of union matchers, rebalanced at every match | 60 questions p50 313-454 ms, p95 1.26-1.54 s | p50 189-252 ms, p95 0.47-0.82 s |
 | `search/vectorstore.py` `VectorCache.cosines` | a question's products turned the int8 sentence vectors into float32 4 MB at a time; under the server's fixed mmap threshold (`web/server.py`) every block was a fresh mmap of pages the kernel zeroed, so a worker answered questions and keyword fallbacks twice as slowly as a plain process | STARD's 12k articles, the keyword and filtered queries through the app in one process with the server's malloc settings: 4.36 ms a request (1.99 ms without those settings); 4 HTTP clients 438 requests/s | blocks of 512 KB: 1.61 ms a request; 794 requests/s |
 | `search/records.py` `Record.stored_dict` | asdict deep-copied every value of every record a build packs | 3k articles, `policy-search index`: 3.41-3.53 s | 3.18-3.32 s (the same stored JSON, tested) |
+| `search/_whoosh.py` `PooledWriter.add_document` | Whoosh's add_document made a tuple and two calls for every posting on its way to the pool | 3k articles, `policy-search index`: 3.17-3.23 s | 3.08-3.14 s (the segment files byte for byte Whoosh's, tested) |
 """
 
 NOTES = """
