@@ -756,6 +756,16 @@ relatedness rather than the same meaning, and it never holds the lay words quest
 where both are written (questions and answers, news), or a Chinese encoder trained on such text
 whose weights ship in a package.
 
+Session 5 added 32 energy and carbon policy terms to the domain dictionary
+(search/data/dictionary.txt: 虚拟电厂, 新型储能, 绿电直连, 煤电机组, 充电桩, 碳捕集利用与封存,
+...). jieba cut 虚拟电厂 into 虚拟 / 电厂, so a question about virtual power plants ranked
+nuclear power plants' rules first, and 绿电直连 into 绿电直 / 连, which a keyword search for 绿电
+did not match. Kept whole (their parts still match at the sub-word weight), they lift the
+policy needs from MRR 0.946 / nDCG 0.849 to 0.956 / 0.853 (questions 0.847 / 0.689 -> 0.875 /
+0.697, keywords' nDCG 0.892 -> 0.900) and leave the legal questions exactly as they were. Some
+of the terms are words of our own needs, so the gain on this set is an upper bound; they are the
+domain's own vocabulary, which any set of carbon and energy needs shares.
+
 Keyword queries keep every rule the library tests assert: records holding every word first, in
 BM25F order; the additions come after them and only from other documents."""
 
