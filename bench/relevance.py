@@ -764,7 +764,12 @@ did not match. Kept whole (their parts still match at the sub-word weight), they
 policy needs from MRR 0.946 / nDCG 0.849 to 0.956 / 0.853 (questions 0.847 / 0.689 -> 0.875 /
 0.697, keywords' nDCG 0.892 -> 0.900) and leave the legal questions exactly as they were. Some
 of the terms are words of our own needs, so the gain on this set is an upper bound; they are the
-domain's own vocabulary, which any set of carbon and energy needs shares.
+domain's own vocabulary, which any set of carbon and energy needs shares. Twelve synonym groups
+of the domain's abbreviations and everyday words followed (search/data/synonyms.txt: 环评
+环境影响评价, 危废 危险废物, 噪音 噪声, 锂电池 锂离子电池, 尾气 机动车排气, ...): the policy
+needs' nDCG 0.853 -> 0.858 (questions 0.697 -> 0.709), their MRR and the legal questions as
+they were. The lay questions that still miss (偷排废气 ... 举报, 建个小项目 ... 环评还是备案)
+need meaning, not words.
 
 Keyword queries keep every rule the library tests assert: records holding every word first, in
 BM25F order; the additions come after them and only from other documents."""
