@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -279,13 +280,18 @@ class PostingArrays:
         return part["doc"], part["weight"]
 
 
+def kept_with(leaf, name: str, make: Callable[[], object]):
+    """make()'s value, made once for a segment reader and kept with it (so it goes when the
+    reader does): what we read from the files beside a segment."""
+    kept = leaf.__dict__.setdefault("_policy_search", {})
+    if name not in kept:
+        kept[name] = make()
+    return kept[name]
+
+
 def _arrays_of(leaf, field: str) -> PostingArrays | None:
-    """A segment reader's PostingArrays of `field`, loaded once and kept with the reader (so
-    they go when the reader does)."""
-    kept = leaf.__dict__.setdefault("_policy_search_arrays", {})
-    if field not in kept:
-        kept[field] = PostingArrays.load(leaf, field)
-    return kept[field]
+    """A segment reader's PostingArrays of `field` (None: not written for it)."""
+    return kept_with(leaf, f"postings:{field}", lambda: PostingArrays.load(leaf, field))
 
 
 class PooledWriter(SegmentWriter):

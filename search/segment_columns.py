@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._whoosh import segment_file
+from ._whoosh import kept_with, segment_file
 
 SUFFIX = ".columns.npz"
 
@@ -41,10 +41,7 @@ def load(leaf) -> dict[str, np.ndarray] | None:
 def saved(leaf) -> dict[str, np.ndarray]:
     """load(leaf), read once and kept with the segment reader (the facets and the scoring columns
     both read it when a commit is opened); empty when the segment has no saved columns."""
-    found = leaf.__dict__.get("_policy_search_columns")
-    if found is None:
-        found = leaf.__dict__["_policy_search_columns"] = load(leaf) or {}
-    return found
+    return kept_with(leaf, "columns", lambda: load(leaf) or {})
 
 
 def save(leaf, arrays: dict[str, np.ndarray]) -> None:
