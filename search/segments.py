@@ -42,6 +42,10 @@ def save_columns(ix: whoosh_index.FileIndex) -> None:
     with ix.reader() as reader:
         for leaf, _ in reader.leaf_readers():
             if not segment_columns.path_of(leaf).is_file():
-                arrays = facets.segment_arrays(leaf)
-                arrays.update(scoring.segment_arrays(leaf, LENGTH_FIELDS))
-                segment_columns.save(leaf, arrays)
+                segment_columns.save(leaf, column_arrays(leaf))
+
+
+def column_arrays(leaf) -> dict:
+    """A segment's columns read from Whoosh's, as segment_columns saves them: the facets and
+    numbers (facets.py), the lengths of LENGTH_FIELDS and the vector keys (scoring.py)."""
+    return facets.segment_arrays(leaf) | scoring.segment_arrays(leaf, LENGTH_FIELDS)

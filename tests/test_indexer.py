@@ -352,8 +352,8 @@ def test_a_build_in_several_segments_answers_as_one_segment(seeds_copy, tmp_path
 def test_saved_segment_columns_are_the_columns_whoosh_holds(seeds_copy, tmp_path):
     # each segment's facet columns, numbers, lengths and vector keys are saved beside it after
     # its commit; read from there, they equal what stepping through Whoosh's columns gives
-    from search import facets, scoring, segment_columns
-    from search.segments import LENGTH_FIELDS
+    from search import facets, segment_columns
+    from search.segments import column_arrays
 
     for fixture in sorted(WEB_FIXTURES.glob("*.md")):
         (seeds_copy / fixture.name).write_bytes(fixture.read_bytes())
@@ -370,8 +370,7 @@ def test_saved_segment_columns_are_the_columns_whoosh_holds(seeds_copy, tmp_path
                 expected = facets._Segment(leaf).arrays()  # read from the saved file
                 segment_columns.path_of(leaf).unlink()
                 assert segment_columns.load(leaf) is None
-                computed = facets.segment_arrays(leaf)  # read from Whoosh's columns
-                computed.update(scoring.segment_arrays(leaf, LENGTH_FIELDS))
+                computed = column_arrays(leaf)  # read from Whoosh's columns
                 assert sorted(saved) == sorted(computed)
                 assert {"codes_issuer", "number_date", "length_content", "vkey"} <= set(saved)
                 for name, array in computed.items():
