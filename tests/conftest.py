@@ -27,16 +27,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def encoder_cache_of_the_session(tmp_path_factory) -> Iterator[None]:
-    """The sentence encoder's cache (search/encoder_cache.py) in this session's temporary folder,
-    for every process the tests start: written by the first that encodes, read by the others,
-    and never the user's own."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POLICY_SEARCH_CACHE", str(tmp_path_factory.mktemp("encoder-cache")))
-        yield
-
-
-@pytest.fixture(scope="session", autouse=True)
 def no_vector_pass_left_behind(tmp_path_factory) -> Iterator[None]:
     """Builds, reindexes and the watcher start the sentence-vector pass as a process of its own
     that outlives them (search/vectorstore.py spawn_pass). At the end of the session, wait for

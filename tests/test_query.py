@@ -178,7 +178,8 @@ def test_a_question_quoting_a_name_is_ranked_as_if_unquoted(engine):
     assert (quoted["total"], quoted["match"]) == (13, "any")
     assert ids(quoted) == ids(unquoted)
     assert [h["score"] for h in quoted["hits"]] == [h["score"] for h in unquoted["hits"]]
-    assert ids(quoted)[:3] == [entry(5, 1), entry(3, 1), entry(3, 2)]
+    # the trading market's entry, then the drainage group's carbon-neutrality plan
+    assert ids(quoted)[:3] == [entry(3, 1), entry(5, 1), entry(3, 2)]
     # without the question mark it still reads as a sentence (no spaces, words outside quotes)
     assert ids(run(engine, q=QUOTED_QUESTION[:-1]))[:3] == ids(quoted)[:3]
 

@@ -430,7 +430,7 @@ def test_question_map_training_moves_questions_to_their_answers():
 
 
 def test_question_vector_is_moved_by_a_map_when_there_is_one(tmp_path, monkeypatch):
-    plain = vectors.embed(["房东不修房子怎么办"])[0]
+    plain = vectors.embed(["房东不修房子怎么办"], question=True)[0]
     monkeypatch.setattr(vectors, "QUESTION_MAP_FILE", tmp_path / "none.npy")
     vectors.question_map.cache_clear()
     assert np.array_equal(vectors.question_vector("房东不修房子怎么办"), plain)
@@ -465,11 +465,45 @@ def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):
 
 def test_embed_encodes_a_repeated_text_once_and_alike():
     text = "重点用能单位应当每年报送能源利用状况报告。"
-    vectors._cache.pop(text, None)
+    vectors._cache.pop((False, text), None)
     first = vectors.embed([text, "", text])
     assert np.array_equal(first[0], first[2]) and not first[1].any()
-    assert text in vectors._cache
+    assert (False, text) in vectors._cache
     assert np.array_equal(vectors.embed([text])[0], first[0])
+    assert np.isclose(np.linalg.norm(first[0]), 1.0, atol=1e-4)
+    assert first.shape == (3, vectors.DIMENSIONS)
+
+
+def test_a_question_is_read_as_a_question_and_a_record_as_a_passage():
+    # E5 reads each with its own prefix: the same words give two different vectors, and the
+    # question's is nearer the passage that answers it than to one that does not
+    question = "邻居装修太吵了怎么办"
+    as_question = vectors.question_vector(question, mapped=False)
+    as_passage = vectors.embed([question])[0]
+    assert not np.allclose(as_question, as_passage, atol=1e-3)
+    passages = vectors.embed(
+        [
+            "不动产的相邻权利人应当按照有利生产、方便生活、团结互助、公平合理的原则，正确处理相邻关系。",
+            "专利权的期限为二十年，自申请日起计算。",
+        ]
+    )
+    near, far = passages @ as_question
+    assert near > far
+
+
+def test_the_encoder_runs_on_the_threads_it_is_given():
+    # one thread a process by default (search/__init__.py); the vector pass takes every core,
+    # and the vectors do not depend on it
+    text = "新建建筑应当按照绿色建筑标准进行设计和建造。"
+    vectors._cache.pop((False, text), None)
+    one = vectors.embed([text])[0]
+    before = vectors.use_threads(2)
+    try:
+        vectors._cache.pop((False, text), None)
+        two = vectors.embed([text])[0]
+    finally:
+        assert vectors.use_threads(before) == 2
+    assert np.allclose(one, two, atol=1e-5)
 
 
 def test_a_further_question_set_is_all_held_out(tmp_path):

@@ -13,6 +13,7 @@ from search.query import SearchIndex
 from search.request import SearchRequest
 from search.vectorstore import (
     COSINE_BLOCK_BYTES,
+    FORMER_STORE_FILES,
     VectorCache,
     VectorStore,
     pass_lock,
@@ -73,6 +74,19 @@ def test_vectors_are_reused_across_updates_and_rebuilds(seeds_copy, tmp_path):
     assert vectorpass.run(root) == 0  # a rebuild of known texts encodes nothing
     with SearchIndex(root) as engine:
         assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_the_store_of_a_former_encoder_is_removed_and_its_texts_encoded_anew(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    former = root / FORMER_STORE_FILES[0]
+    former.write_bytes(b"vectors of another encoder")
+    (root / (FORMER_STORE_FILES[0] + "-wal")).write_bytes(b"")
+    assert VectorStore(root).path.name == f"vectors-{vectors.ENCODER}.sqlite" != former.name
+    assert vectorpass.run(root) == 13
+    assert not former.exists() and not (root / (FORMER_STORE_FILES[0] + "-wal")).exists()
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 13, "total": 13}
 
 
 def test_a_second_pass_leaves_the_work_to_the_first(seeds_copy, tmp_path):
