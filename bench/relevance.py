@@ -607,16 +607,24 @@ MAP_TRAINING = {
 
 
 def record_vectors(index_root: Path, sources: dict[str, str]) -> dict[str, np.ndarray]:
-    """docid -> the sentence vector our index holds for that article."""
+    """docid -> the sentence vector our index holds for that article (none until the vector
+    pass has encoded it)."""
     from search.query import SearchIndex
+    from search.records import unpack
+    from search.vectorstore import VectorStore
 
+    _, keys, scales, rows = VectorStore(index_root).read_since(0)
+    row_of = {int(key): row for row, key in enumerate(keys)}
+    found = {}
     with SearchIndex(index_root) as engine:
         searcher, generation = engine.searcher()
-        matrix, _ = generation.scoring.vectors(searcher.reader())
-        return {
-            sources[fields["source_file"]]: matrix[docnum]
-            for docnum, fields in searcher.iter_docs()
-        }
+        vector_keys = generation.scoring.vector_keys(searcher.reader())
+        for docnum, fields in searcher.iter_docs():
+            row = row_of.get(int(vector_keys[docnum]))
+            if row is not None:
+                vector = rows[row].astype(np.float32) * scales[row]
+                found[sources[unpack(fields["record"])["source_file"]]] = vector
+    return found
 
 
 def train_question_map(

@@ -25,6 +25,7 @@ from bench.relevance import (
     load_collection,
     measures,
     question_split,
+    record_vectors,
     train_question_map,
 )
 from search import _whoosh, compiler, pairs, scoring, vectors
@@ -444,6 +445,17 @@ def test_question_vector_is_moved_by_a_map_when_there_is_one(tmp_path, monkeypat
         assert np.array_equal(vectors.question_vector("房东不修房子怎么办", mapped=False), plain)
     finally:
         vectors.question_map.cache_clear()
+
+
+def test_the_question_map_reads_each_articles_vector_from_the_store(law_engine):
+    # what the map learns from (bench.relevance --train-map): the vector of each article's
+    # record, by the article's id, as the pass stored it
+    sources = {name: f"law#{name}" for name in ARTICLES}
+    found = record_vectors(law_engine.index_root, sources)
+    assert sorted(found) == sorted(sources.values())
+    for name, (title, text) in ARTICLES.items():
+        expected = vectors.embed([vectors.record_text(title, text)])[0]
+        assert np.allclose(found[f"law#{name}"], expected, atol=0.02)
 
 
 def test_a_question_also_matches_the_records_nearest_in_meaning(law_engine):
