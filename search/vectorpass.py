@@ -77,11 +77,7 @@ def run(
             return None
         store = VectorStore(index_root)
         store.remove_former()
-        before = vectors.use_threads(os.cpu_count() or 1)
-        try:
-            return fill(store, _pending(index_root, store), progress)
-        finally:
-            vectors.use_threads(before)
+        return fill(store, _pending(index_root, store), progress, threads=os.cpu_count() or 1)
 
 
 def main(argv: list[str] | None = None) -> None:

