@@ -518,6 +518,7 @@ def kept_steps() -> list[Step]:
         "spread_rounds": 0,
         "same_file_keywords": False,
         "keyword_documents": 0,
+        "two_keywords_filled": False,
     }
     found = replace(
         now,
@@ -582,12 +583,17 @@ def later_steps(before: RankingConfig, now: RankingConfig) -> list[Step]:
     """The steps after step 9, from `before` to the ranking as it is."""
     pairs = replace(before, gram_weight=now.gram_weight)
     meaning = replace(pairs, meaning_weight=now.meaning_weight)
+    two_keywords = replace(meaning, two_keywords_filled=now.two_keywords_filled)
     return [
         Step(f"10. character pairs weigh {now.gram_weight}, not 0.5", pairs),
         Step(
             f"11. the cosine weighs {now.meaning_weight}, not {UNMAPPED_MEANING_WEIGHT} (E5's "
             "sentence vectors)",
             meaning,
+        ),
+        Step(
+            "12. step 9 for two keywords typed apart: documents holding one of them follow",
+            two_keywords,
         ),
     ]
 
@@ -807,6 +813,12 @@ records a second on two cores where the Universal Sentence Encoder read about 19
 vector pass of a build takes about ten times as long (12k law articles: about 8 minutes; the
 78k records of the shared corpus: over an hour), and each question's vector takes about 20 ms
 on one thread. Words and character pairs rank questions until the pass is done.
+
+Step 12 (session 6) gives two keywords typed apart what step 9 gave three: when fewer than ten
+documents hold both, the documents holding one of them follow (`绿色建筑 星级` found five
+documents and stopped; the regulations on 绿色建筑 that do not say 星级 now follow them). The
+policy needs' keyword nDCG@10 0.898 -> 0.919, above BM25 over jieba (0.906); nothing else moves.
+Two words the segmenter cut from one typed word (`碳排量双控`) still must both match.
 
 Session 5 added 32 energy and carbon policy terms to the domain dictionary
 (search/data/dictionary.txt: 虚拟电厂, 新型储能, 绿电直连, 煤电机组, 充电桩, 碳捕集利用与封存,

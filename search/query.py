@@ -177,9 +177,9 @@ class SearchIndex:
         them in other documents that hold them all, across their articles or paragraphs (散煤
         in one article of a regulation, 禁燃区 in another: tier 1, ranking.same_file_keywords);
         then, for three keywords or more, while fewer than ranking.keyword_documents documents
-        are matched, the best record of each further document holding two of them or more
-        (tier 2). Each tier by the keywords'
-        BM25F. In an index of one file, or when enough documents hold every word, nothing is
+        are matched, the best record of each further document holding two of them or more (tier
+        2); and so for two keywords typed apart, documents holding one of them
+        (ranking.two_keywords_filled). Each tier by the keywords' BM25F. In an index of one file, or when enough documents hold every word, nothing is
         added."""
         query = compiled.query
         ranking = self.ranking
@@ -209,7 +209,8 @@ class SearchIndex:
             matched_files = np.union1d(matched_files, common)
         wanted = ranking.keyword_documents - len(matched_files)
         scores = None
-        if wanted > 0 and len(clauses) >= 3:
+        typed_apart = ranking.two_keywords_filled and len(compiled.raw_words) >= 2
+        if wanted > 0 and (len(clauses) >= 3 or typed_apart):
             scores = keyword_scores(
                 searcher, generation.scoring, wq.Or(query.subqueries), terms, ranking
             )
@@ -217,7 +218,9 @@ class SearchIndex:
             for clause in clauses:
                 held[clause] += 1
             rest = some[
-                ~np.isin(files[some], matched_files) & (files[some] >= 0) & (held[some] >= 2)
+                ~np.isin(files[some], matched_files)
+                & (files[some] >= 0)
+                & (held[some] >= min(2, len(clauses) - 1))
             ]
             rest = rest[np.lexsort((rest, -scores[rest]))]
             _, first_of_file = np.unique(files[rest], return_index=True)

@@ -91,6 +91,10 @@ class RankingConfig:
     # this are followed by the best record of each further document holding two of them or
     # more, up to this many documents in all (0: none).
     keyword_documents: int = 10
+    # The same for two keywords typed apart (绿色建筑 星级, not 碳排量双控, which the segmenter
+    # cuts in two): documents holding one of them follow. Added in session 6: the policy needs'
+    # keyword nDCG@10 went 0.898 -> 0.919 (BM25 over jieba: 0.906).
+    two_keywords_filled: bool = True
     spread_window: int = 100
     # The words a query drops unless nothing else is left; None: search/data/stopwords.txt.
     stopwords: frozenset[str] | None = None

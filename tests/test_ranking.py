@@ -187,6 +187,51 @@ def test_search_keywords_still_require_every_word(law_engine):
     assert [hit["id"] for hit in result["hits"]] == [record_id("civil-54.md")]
 
 
+BUILDINGS = {
+    "rating.md": ("绿色建筑星级评价办法", "绿色建筑按照星级进行评价，分为一星级、二星级和三星级。"),
+    "labels.md": (
+        "绿色建筑标识管理办法",
+        "绿色建筑标识分为一星级、二星级、三星级，由住房城乡建设部门认定。",
+    ),
+    "subsidy.md": ("绿色建筑奖励办法", "对获得二星级以上标识的绿色建筑给予奖励。"),
+    "code.md": ("绿色建筑条例", "新建民用建筑应当执行绿色建筑标准，并公开节能信息。"),
+    "hotel.md": ("旅游饭店管理办法", "旅游饭店按照星级划分，由评定机构评定。"),
+    "water.md": ("节约用水条例", "工业用水应当循环利用，推广雨水收集利用。"),
+}
+
+
+@pytest.fixture(scope="module")
+def buildings_engine(tmp_path_factory) -> Iterator[SearchIndex]:
+    """Six documents: three hold both 绿色建筑 and 星级, one each of them, one neither."""
+    seeds = tmp_path_factory.mktemp("buildings")
+    for name, (title, text) in BUILDINGS.items():
+        (seeds / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    root = tmp_path_factory.mktemp("buildings-index") / "index"
+    update_index(seeds, root, vectors="skip")
+    with SearchIndex(root) as opened:
+        yield opened
+
+
+def hit_files(result: dict) -> list[str]:
+    return [hit["source_file"] for hit in result["hits"]]
+
+
+def test_two_keywords_typed_apart_are_followed_by_documents_holding_one(buildings_engine):
+    # fewer than ten documents hold both: those that do come first, then the documents holding
+    # either keyword (by their BM25F), never one holding neither
+    result = search(buildings_engine, "建筑 星级")
+    assert result["match"] == "all"
+    assert sorted(hit_files(result)[:3]) == ["labels.md", "rating.md", "subsidy.md"]
+    assert sorted(hit_files(result)[3:]) == ["code.md", "hotel.md"]
+    assert result["total"] == 5
+    # the same two words written as one (the segmenter's cut, not the user's): both must match
+    together = search(buildings_engine, "建筑星级")
+    assert sorted(hit_files(together)) == ["labels.md", "rating.md", "subsidy.md"]
+    with ranked_by(buildings_engine, two_keywords_filled=False) as engine:
+        alone = search(engine, "建筑 星级")
+    assert hit_files(alone) == hit_files(result)[:3]
+
+
 def test_split_is_by_law_so_no_law_answers_both_splits():
     laws = [f"民法商法/法{n}.md" for n in range(200)]
     splits = [law_split(law) for law in laws]
