@@ -68,15 +68,24 @@ def record_id(name: str) -> str:
     return file_key(name) + "-doc"
 
 
+@contextlib.contextmanager
+def documents_engine(
+    tmp_path_factory, name: str, documents: dict[str, tuple[str, str]], vector_mode: str = "now"
+) -> Iterator[SearchIndex]:
+    """An index of `documents` (file name -> (title, text)), each a single policy document."""
+    seeds = tmp_path_factory.mktemp(name)
+    for file_name, (title, text) in documents.items():
+        (seeds / file_name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    root = tmp_path_factory.mktemp(f"{name}-index") / "index"
+    update_index(seeds, root, vectors=vector_mode)
+    with SearchIndex(root) as opened:
+        yield opened
+
+
 @pytest.fixture(scope="module")
 def law_engine(tmp_path_factory) -> Iterator[SearchIndex]:
     """An index of five law articles, each written as a single policy document."""
-    seeds = tmp_path_factory.mktemp("laws")
-    for name, (title, text) in ARTICLES.items():
-        (seeds / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
-    root = tmp_path_factory.mktemp("law-index") / "index"
-    update_index(seeds, root)
-    with SearchIndex(root) as opened:
+    with documents_engine(tmp_path_factory, "laws", ARTICLES) as opened:
         yield opened
 
 
@@ -203,12 +212,7 @@ BUILDINGS = {
 @pytest.fixture(scope="module")
 def buildings_engine(tmp_path_factory) -> Iterator[SearchIndex]:
     """Six documents: three hold both 绿色建筑 and 星级, one each of them, one neither."""
-    seeds = tmp_path_factory.mktemp("buildings")
-    for name, (title, text) in BUILDINGS.items():
-        (seeds / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
-    root = tmp_path_factory.mktemp("buildings-index") / "index"
-    update_index(seeds, root, vectors="skip")
-    with SearchIndex(root) as opened:
+    with documents_engine(tmp_path_factory, "buildings", BUILDINGS, vector_mode="skip") as opened:
         yield opened
 
 
