@@ -671,8 +671,15 @@ def resize_tmpfs(path: Path, size: int) -> None:
     )
 
 
-def unmount(path: Path) -> None:
-    subprocess.run(["umount", str(path)], capture_output=True, timeout=30)
+def unmount(path: Path, attempts: int = 20) -> None:
+    """Unmount the tmpfs at `path`. A process that outlives the check (the vector pass a build
+    spawns) may still hold a file there: try again for a while, then detach it lazily (it goes
+    once its last file is closed) rather than leave it mounted under a temporary folder."""
+    for _ in range(attempts):
+        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode == 0:
+            return
+        time.sleep(0.25)
+    subprocess.run(["umount", "--lazy", str(path)], capture_output=True, timeout=30)
 
 
 def full_disk_check(
