@@ -614,23 +614,20 @@ MAP_TRAINING = {
 
 def record_vectors(index_root: Path, sources: dict[str, str]) -> dict[str, np.ndarray]:
     """docid -> the sentence vector our index holds for that article (none until the vector
-    pass has encoded it)."""
+    pass has encoded it), as ranked matching reads it (ScoringColumns' vector cache)."""
     from search.query import SearchIndex
     from search.records import unpack
-    from search.vectorstore import VectorStore
 
-    _, keys, scales, rows = VectorStore(index_root).read_since(0)
-    row_of = {int(key): row for row, key in enumerate(keys)}
-    found = {}
     with SearchIndex(index_root) as engine:
         searcher, generation = engine.searcher()
-        vector_keys = generation.scoring.vector_keys(searcher.reader())
-        for docnum, fields in searcher.iter_docs():
-            row = row_of.get(int(vector_keys[docnum]))
-            if row is not None:
-                vector = rows[row].astype(np.float32) * scales[row]
-                found[sources[unpack(fields["record"])["source_file"]]] = vector
-    return found
+        columns = generation.scoring
+        rows = columns.vector_rows(searcher.reader())
+        matrix = columns.cache.vectors(rows)
+        return {
+            sources[unpack(fields["record"])["source_file"]]: matrix[docnum]
+            for docnum, fields in searcher.iter_docs()
+            if rows[docnum] >= 0
+        }
 
 
 def train_question_map(

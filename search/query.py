@@ -179,8 +179,8 @@ class SearchIndex:
         then, for three keywords or more, while fewer than ranking.keyword_documents documents
         are matched, the best record of each further document holding two of them or more (tier
         2); and so for two keywords typed apart, documents holding one of them
-        (ranking.two_keywords_filled). Each tier by the keywords' BM25F. In an index of one file, or when enough documents hold every word, nothing is
-        added."""
+        (ranking.two_keywords_filled). Each tier by the keywords' BM25F. In an index of one
+        file, or when enough documents hold every word, nothing is added."""
         query = compiled.query
         ranking = self.ranking
         if not (
