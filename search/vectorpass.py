@@ -1,8 +1,9 @@
 """The pass that computes the sentence vectors a build leaves for later: it reads the records of
 the current index generation whose vector the store lacks, encodes them a batch at a time and
 stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a second one
-exits at once. Run by `policy-search index` in the background, or `python -m search.vectorpass
-INDEX` / `policy-search vectors INDEX` in the foreground."""
+exits at once. Run by `policy-search index` in the background (at a lower CPU priority,
+vectorstore.spawn_pass), or `python -m search.vectorpass INDEX` / `policy-search vectors INDEX` in
+the foreground."""
 
 from __future__ import annotations
 
@@ -82,8 +83,13 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    niceness = 0
+    if len(args) == 3 and args[0] == "--niceness" and args[1].isdigit():
+        niceness, args = int(args[1]), args[2:]
     if len(args) != 1:
-        sys.exit("usage: python -m search.vectorpass INDEX_FOLDER")
+        sys.exit("usage: python -m search.vectorpass [--niceness N] INDEX_FOLDER")
+    if niceness:
+        os.nice(niceness)
     started = time.monotonic()
     stored = run(Path(args[0]), queue=True)
     if stored is None:

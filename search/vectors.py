@@ -63,9 +63,17 @@ CACHE_SIZE = 8192
 _cache: OrderedDict[tuple[bool, str], np.ndarray] = OrderedDict()
 
 
-def embed(texts: Sequence[str], question: bool = False) -> np.ndarray:
+def clear_cache() -> None:
+    """Forget the vectors of recent texts (a benchmark times their encoding)."""
+    with _model_lock:
+        _cache.clear()
+
+
+def embed(texts: Sequence[str], question: bool = False, remember: bool = True) -> np.ndarray:
     """Unit vectors (float32, one row per text, of its first MAX_CHARS characters), read as
-    passages or (`question`) as questions; an empty text gets the zero vector."""
+    passages or (`question`) as questions; an empty text gets the zero vector. With `remember`,
+    the vectors computed are kept for the next call (the vector pass, which encodes each text
+    once, does not keep them)."""
     keys = [(question, text[:MAX_CHARS]) for text in texts]
     out = np.zeros((len(keys), DIMENSIONS), dtype=np.float32)
     wanted: dict[tuple[bool, str], list[int]] = {}
@@ -91,9 +99,10 @@ def embed(texts: Sequence[str], question: bool = False) -> np.ndarray:
         with _model_lock:
             for key, vector in zip(batch, found, strict=True):
                 out[wanted[key]] = vector
-                _cache[key] = vector
-                if len(_cache) > CACHE_SIZE:
-                    _cache.popitem(last=False)
+                if remember:
+                    _cache[key] = vector
+                    if len(_cache) > CACHE_SIZE:
+                        _cache.popitem(last=False)
     return out
 
 

@@ -305,7 +305,9 @@ def fill(
             if not todo:
                 return stored
             batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
-            encoded = pool.map(lambda batch: vectors.embed([t for _, t in batch]), batches)
+            encoded = pool.map(
+                lambda batch: vectors.embed([t for _, t in batch], remember=False), batches
+            )
             for batch, matrix in zip(batches, encoded, strict=True):
                 store.add([k for k, _ in batch], matrix)
                 stored += len(batch)
@@ -313,9 +315,16 @@ def fill(
                     progress(stored, len(todo))
 
 
+# The niceness a pass started in the background adds to its own. It keeps every core busy for as
+# long as it runs (12k law articles: about ten minutes on two cores). At the searches' priority
+# it made them slower meanwhile (p95 1.9x on two cores); niced, it takes what they leave
+# (1.01x), and goes on at what speed that allows (docs/during-pass.md).
+PASS_NICENESS = 10
+
+
 def spawn_pass(index_root: Path) -> None:
-    """Start the pass over `index_root` in a process of its own, which outlives the caller and
-    logs to vectors.log there; a pass already running makes it exit at once.
+    """Start the pass over `index_root` in a process of its own, at PASS_NICENESS, which outlives
+    the caller and logs to vectors.log there; a pass already running makes it exit at once.
 
     Started by a shell that puts it in the background and exits at once, so the pass belongs
     to init: a long-lived caller (the server, after a reindex) is left with no child to reap."""
@@ -328,6 +337,8 @@ def spawn_pass(index_root: Path) -> None:
         sys.executable,
         "-m",
         "search.vectorpass",
+        "--niceness",
+        str(PASS_NICENESS),
         str(root),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -35,14 +35,14 @@ def no_vector_pass_left_behind(tmp_path_factory) -> Iterator[None]:
     yield
     ours = str(tmp_path_factory.getbasetemp())
     deadline = time.monotonic() + 30
-    while (passes := _vector_passes(ours)) and time.monotonic() < deadline:
+    while (passes := vector_passes(ours)) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in passes:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
-def _vector_passes(under: str) -> list[int]:
+def vector_passes(under: str) -> list[int]:
     """The pids of running vector passes over an index below the folder `under`."""
     found = []
     for entry in Path("/proc").iterdir():

@@ -534,6 +534,11 @@ def test_embed_encodes_a_repeated_text_once_and_alike():
     assert np.array_equal(vectors.embed([text])[0], first[0])
     assert np.isclose(np.linalg.norm(first[0]), 1.0, atol=1e-4)
     assert first.shape == (3, vectors.DIMENSIONS)
+    vectors.clear_cache()
+    assert (False, text) not in vectors._cache
+    # the vector pass encodes each text once and keeps nothing in the cache
+    assert np.array_equal(vectors.embed([text], remember=False)[0], first[0])
+    assert (False, text) not in vectors._cache
 
 
 def test_a_question_is_read_as_a_question_and_a_record_as_a_passage():

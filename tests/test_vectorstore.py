@@ -3,9 +3,13 @@ text they read, filled by a pass after the words are committed, read by the sear
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import WEB_FIXTURES
+from conftest import WEB_FIXTURES, vector_passes
 
 from search import vectorpass, vectors
 from search.indexer import update_index
@@ -14,6 +18,7 @@ from search.request import SearchRequest
 from search.vectorstore import (
     COSINE_BLOCK_BYTES,
     FORMER_STORE_FILES,
+    PASS_NICENESS,
     VectorCache,
     VectorStore,
     pass_lock,
@@ -96,6 +101,35 @@ def test_a_second_pass_leaves_the_work_to_the_first(seeds_copy, tmp_path):
         assert held
         assert vectorpass.run(root) is None
     assert vectorpass.run(root) == 13
+
+
+def _niceness(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
+
+
+def test_the_pass_a_build_starts_in_the_background_runs_niced(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = min(19, ours + PASS_NICENESS)
+    update_index(seeds_copy, root, vectors="skip")
+    with pass_lock(root) as held:  # the spawned pass waits for it, so it is still there to see
+        assert held
+        update_index(seeds_copy, root, vectors="background")  # spawns the pass, returns
+        deadline = time.monotonic() + 30
+        seen: list[int] = []
+        while time.monotonic() < deadline:
+            passes = vector_passes(str(root))
+            seen = [_niceness(pid) for pid in passes]
+            if seen and seen[0] == expected:
+                break
+            time.sleep(0.05)
+        assert len(passes) == 1 and seen == [expected]
+    deadline = time.monotonic() + 60
+    with SearchIndex(root) as engine:
+        while engine.vector_progress()["done"] < 13 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert engine.vector_progress() == {"done": 13, "total": 13}
 
 
 def test_the_cache_tops_up_from_the_store(tmp_path):
