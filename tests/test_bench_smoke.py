@@ -21,7 +21,7 @@ import pytest
 from conftest import SHARED
 
 from bench import corpus as bench_corpus
-from bench import load, scaling, speed
+from bench import during_pass, load, scaling, speed
 from bench.api_snapshot import differences
 from search.documents import parse_text
 
@@ -242,6 +242,28 @@ def test_speed_run_writes_every_table(tiny_corpus, tmp_path):
     assert targets[0].startswith("server memory after 4 clients, 200 (200 records)")
     assert "keyword search as soon as `policy-search index` returns" in targets
     assert "cold start to first answer" in targets
+
+
+@pytest.mark.timeout(180)
+def test_during_pass_times_searches_in_each_phase(tiny_corpus, tmp_path):
+    report = tmp_path / "during-pass.md"
+    argv = [str(tiny_corpus), "--eval", str(STARD), "--records", "600", "--questions", "3"]
+    argv += ["--rounds", "1", "--seconds", "1", "--out", str(tmp_path), "--report", str(report)]
+    during_pass.main(argv)
+    rows = [line for line in report.read_text(encoding="utf-8").splitlines() if line[:2] == "| "]
+    assert rows[0].startswith("| phase | keyword p50 | keyword p95 | question p50 |")
+    labels = [row.split(" | ")[0][2:] for row in rows[1:]]
+    assert labels == [
+        "no pass",
+        "pass at the searches' priority",
+        "pass niced by 10, as `index` starts it",
+    ]
+    assert rows[1].endswith(" | – |") and "x)" not in rows[1]
+    for row in rows[2:]:
+        assert row.count("x)") == 4  # each percentile against the same round's with no pass
+        assert float(row.rstrip(" |").rsplit(" | ", 1)[1]) >= 0  # a batch takes seconds
+    # each pass was encoding while the searches were timed, and was stopped before it finished
+    assert 64 <= during_pass.stored_vectors(tmp_path / "index") < 600
 
 
 def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_path):
