@@ -22,6 +22,7 @@ from .indexer import VECTOR_MODES, Progress, update_index
 from .layout import MANIFEST_VERSION, current_generation, index_format
 from .query import SearchIndex
 from .request import SearchRequest
+from .vectorstore import spawn_pass
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
@@ -255,6 +256,9 @@ def serve(
 ) -> None:
     """Serve the web page and the JSON API; builds the index first if there is none.
 
+    The sentence vectors the index lacks (a pass stopped before it finished) are computed by a
+    pass in the background, as after a build.
+
     Several worker processes share the index (pre-forked by gunicorn); each answers `--threads`
     requests at once. Markdown files added to, changed in or removed from the seeds folder are
     searchable within seconds (--no-watch: only after `policy-search index`). POST /api/reindex
@@ -274,6 +278,10 @@ def serve(
         except SearchError as exc:
             raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])
+    elif not settings.watch:
+        # the sentence vectors a former pass did not finish (stopped by a reboot, or skipped):
+        # a pass finishes them (with the watcher, its first update starts one)
+        spawn_pass(settings.index)
     make_watcher = None
     if settings.watch:
         from .watch import SeedsWatcher

@@ -119,6 +119,24 @@ def test_an_index_of_another_format_is_reported_then_rebuilt_by_serve(seeds_copy
     assert f"An index of another version at {index}: building it" in log
 
 
+def test_serve_finishes_the_vectors_an_index_lacks(seeds_copy, tmp_path):
+    # an index whose vector pass never ran (skipped, or stopped by a reboot): serve starts one,
+    # without the watcher too, and /api/health counts the vectors up to every record
+    from search.indexer import update_index
+
+    update_index(seeds_copy, tmp_path / "index", vectors="skip")
+    with served(seeds_copy, tmp_path, "--workers", "1", "--no-watch") as server:
+        health = f"http://127.0.0.1:{server.port}/api/health"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(health) as answer:
+                vectors = json.load(answer)["vectors"]
+            if vectors["done"] == vectors["total"]:
+                break
+            time.sleep(0.2)
+        assert vectors == {"done": 13, "total": 13}
+
+
 def test_requests_gunicorn_cannot_parse_get_our_json_error(seeds_copy, tmp_path):
     # a bad request line or header is refused by gunicorn before the app sees it: in the same
     # JSON shape as every other error, not gunicorn's HTML page
