@@ -40,17 +40,23 @@ def _pending(index_root: Path, store: VectorStore) -> Callable[[], list[tuple[in
     return pending
 
 
+def _live_keys(reader) -> tuple[np.ndarray, np.ndarray]:
+    """(the vector key of every document, which documents are live) of an index reader."""
+    size = reader.doc_count_all()
+    if "vkey" not in reader.schema or not reader.has_column("vkey"):
+        return np.zeros(size, dtype=np.int64), np.zeros(size, dtype=bool)
+    keys = np.fromiter(reader.column_reader("vkey"), dtype=np.int64, count=size)
+    live = np.zeros(size, dtype=bool)
+    live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+    return keys, live
+
+
 def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
     """(key, text) of up to ROUND records of `generation` whose vector is not stored."""
     ix = whoosh_index.open_dir(str(generation))
     try:
         with ix.reader() as reader:
-            if "vkey" not in reader.schema or not reader.has_column("vkey"):
-                return []
-            size = reader.doc_count_all()
-            keys = np.fromiter(reader.column_reader("vkey"), dtype=np.int64, count=size)
-            live = np.zeros(size, dtype=bool)
-            live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
+            keys, live = _live_keys(reader)
             wanted = live & (keys != 0)
             wanted[wanted] = ~store.known(keys[wanted])
             found: dict[int, str] = {}
@@ -78,7 +84,29 @@ def run(
             return None
         store = VectorStore(index_root)
         store.remove_former()
-        return fill(store, _pending(index_root, store), progress, threads=os.cpu_count() or 1)
+        stored = fill(store, _pending(index_root, store), progress, threads=os.cpu_count() or 1)
+        _prune(index_root, store)
+        return stored
+
+
+def _prune(index_root: Path, store: VectorStore) -> None:
+    """Delete the vectors of texts the current generation no longer holds (records of deleted
+    or edited files), so the store follows the index rather than grow with every edit. A text
+    that comes back is encoded again."""
+    generation = current_generation(index_root)
+    if generation is None:
+        return
+    try:
+        ix = whoosh_index.open_dir(str(generation))
+    except (OSError, whoosh_index.EmptyIndexError):
+        return  # swapped out meanwhile: the next pass prunes
+    try:
+        with ix.reader() as reader:
+            keys, live = _live_keys(reader)
+    finally:
+        ix.close()
+    if live.any():
+        store.keep_only(keys[live])
 
 
 def main(argv: list[str] | None = None) -> None:

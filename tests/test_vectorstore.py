@@ -81,6 +81,32 @@ def test_vectors_are_reused_across_updates_and_rebuilds(seeds_copy, tmp_path):
         assert engine.vector_progress() == {"done": 14, "total": 14}
 
 
+def _stored_keys(root) -> set[int]:
+    return set(VectorStore(root).read_since(0)[1].tolist())
+
+
+def test_the_store_drops_the_vectors_of_texts_no_record_holds_any_more(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root)
+    seed_keys = _stored_keys(root)
+    assert len(seed_keys) == 13
+    added = seeds_copy / "tianjin.md"
+    added.write_bytes((WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes())
+    update_index(seeds_copy, root)
+    [tianjin] = _stored_keys(root) - seed_keys
+    added.unlink()
+    update_index(seeds_copy, root)  # the pass after the update prunes
+    assert _stored_keys(root) == seed_keys
+    added.write_bytes((WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes())
+    update_index(seeds_copy, root, vectors="skip")
+    assert vectorpass.run(root) == 1  # a text that comes back is encoded again
+    assert _stored_keys(root) == seed_keys | {tianjin}
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+    # a store that holds exactly the live texts is left as it is
+    assert VectorStore(root).keep_only(np.array(sorted(seed_keys | {tianjin}))) == 0
+
+
 def test_the_store_of_a_former_encoder_is_removed_and_its_texts_encoded_anew(seeds_copy, tmp_path):
     root = tmp_path / "index"
     update_index(seeds_copy, root, vectors="skip")
