@@ -1381,10 +1381,12 @@ def target_rows(results: dict) -> list[Target]:
         )
     )
     if "questions" in q:
-        questions_p95 = q["questions"]["ours"]["repeat"]["p95"]
+        # the first time each is asked: a new question's sentence vector is computed (a
+        # repeated one's is cached), and that is what a user's new question costs
+        questions_p95 = q["questions"]["ours"]["first"]["p95"]
         rows.append(
             Target(
-                "long questions, p95 in process (earlier target)",
+                "long questions asked for the first time, p95 in process (earlier target)",
                 "≤ 300 ms",
                 f"{_ms(questions_p95)} ms",
                 questions_p95 <= 300,
