@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -112,7 +113,8 @@ def run(args) -> dict:
     seeds, index = work / "seeds", work / "index"
     if not seeds.exists():
         bench_corpus.build_corpus(args.corpus, seeds, args.records)
-    update_index(seeds, index, rebuild=True, vectors="skip")
+    shutil.rmtree(index, ignore_errors=True)  # and the vectors a former run stored
+    update_index(seeds, index, vectors="skip")
     requests = {
         "keyword": [SearchRequest.from_params(p) for p in bench_corpus.keyword_params()],
         "question": [
