@@ -14,11 +14,9 @@ machine. Writes docs/during-pass.md (--report)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -57,11 +55,7 @@ def phases() -> list[Phase]:
 def stored_vectors(index: Path) -> int:
     from search.vectorstore import VectorStore
 
-    store = VectorStore(index)
-    if not store.exists():
-        return 0
-    with contextlib.closing(sqlite3.connect(store.path, timeout=30)) as db:
-        return db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    return VectorStore(index).count()
 
 
 def start_pass(index: Path, niceness: int, log) -> subprocess.Popen:

@@ -7,10 +7,11 @@ the foreground."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,25 +52,32 @@ def _live_keys(reader) -> tuple[np.ndarray, np.ndarray]:
     return keys, live
 
 
-def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
-    """(key, text) of up to ROUND records of `generation` whose vector is not stored."""
+@contextlib.contextmanager
+def _reader(generation: Path) -> Iterator:
+    """A reader of the index generation at `generation`, closed with the index after use."""
     ix = whoosh_index.open_dir(str(generation))
     try:
         with ix.reader() as reader:
-            keys, live = _live_keys(reader)
-            wanted = live & (keys != 0)
-            wanted[wanted] = ~store.known(keys[wanted])
-            found: dict[int, str] = {}
-            for docnum in np.flatnonzero(wanted):
-                key = int(keys[docnum])
-                if key not in found:
-                    record = unpack(reader.stored_fields(int(docnum))["record"])
-                    found[key] = vectors.record_text(record["title"] or "", record["content"])
-                    if len(found) >= ROUND:
-                        break
-            return list(found.items())
+            yield reader
     finally:
         ix.close()
+
+
+def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
+    """(key, text) of up to ROUND records of `generation` whose vector is not stored."""
+    with _reader(generation) as reader:
+        keys, live = _live_keys(reader)
+        wanted = live & (keys != 0)
+        wanted[wanted] = ~store.known(keys[wanted])
+        found: dict[int, str] = {}
+        for docnum in np.flatnonzero(wanted):
+            key = int(keys[docnum])
+            if key not in found:
+                record = unpack(reader.stored_fields(int(docnum))["record"])
+                found[key] = vectors.record_text(record["title"] or "", record["content"])
+                if len(found) >= ROUND:
+                    break
+        return list(found.items())
 
 
 def run(
@@ -97,14 +105,10 @@ def _prune(index_root: Path, store: VectorStore) -> None:
     if generation is None:
         return
     try:
-        ix = whoosh_index.open_dir(str(generation))
+        with _reader(generation) as reader:
+            keys, live = _live_keys(reader)
     except (OSError, whoosh_index.EmptyIndexError):
         return  # swapped out meanwhile: the next pass prunes
-    try:
-        with ix.reader() as reader:
-            keys, live = _live_keys(reader)
-    finally:
-        ix.close()
     if live.any():
         store.keep_only(keys[live])
 

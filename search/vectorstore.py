@@ -138,16 +138,20 @@ class VectorStore:
             )
         return np.isin(keys, stored)
 
+    def count(self) -> int:
+        """How many vectors are stored."""
+        if not self.exists():
+            return 0
+        with self._connect() as connection:
+            return connection.execute("SELECT count(*) FROM vectors").fetchone()[0]
+
     def keep_only(self, keys: np.ndarray) -> int:
         """Delete the vectors of the texts whose key is not in `keys` (no record reads them any
         more): how many were deleted. The file keeps its size; later vectors fill the space."""
         keep = np.unique(keys[keys != 0])
-        if not self.exists():
+        if self.count() <= len(keep):  # once a pass is done, every kept key is stored
             return 0
         with self._connect() as connection, connection:
-            (stored,) = connection.execute("SELECT count(*) FROM vectors").fetchone()
-            if stored <= len(keep):  # once a pass is done, every kept key is stored
-                return 0
             connection.execute("CREATE TEMP TABLE keep (key INTEGER PRIMARY KEY)")
             connection.executemany("INSERT INTO keep VALUES (?)", ((int(k),) for k in keep))
             return connection.execute(
