@@ -91,8 +91,9 @@ class SearchIndex:
 
     # -- search
 
-    def search(self, request: SearchRequest) -> dict:
-        """Run a search; the result is exactly what the JSON API serves."""
+    def search(self, request: SearchRequest, kind: str | None = None) -> dict:
+        """Run a search; the result is exactly what the JSON API serves. `kind` ("entry" or
+        "document") keeps the hits and total to records of that kind (the timeline's entries)."""
         started = time.perf_counter()
         searcher, generation = self.searcher()
         columns = generation.columns
@@ -100,6 +101,9 @@ class SearchIndex:
         matched = self._match(searcher, generation, compiled)
         masks = filter_masks(request, columns, matched.docs)
         allowed = matched.docs[all_of(masks, len(matched.docs))]
+        if kind is not None:
+            of_kind, _ = Postings(searcher.reader())("kind", kind)
+            allowed = allowed[np.isin(allowed, of_kind)]
         total = int(len(allowed))
         sort = request.sort
         if sort == "relevance" and matched.query is None:

@@ -12,7 +12,7 @@ from .request import SearchRequest
 if TYPE_CHECKING:
     from .query import SearchIndex
 
-# Matching entries read for one timeline: nodes beyond them are left out and `truncated` says so.
+# Matching entries shown in one timeline: the newest; older ones are left out and `truncated` says so.
 TIMELINE_LIMIT = 5000
 ENTRY_FIELDS = ("id", "title", "title_html", "date", "date_text", "issuer", "issuer_canonical")
 _ENTRY_NUMBER = re.compile(r"-e(\d+)$")
@@ -29,14 +29,13 @@ def _entry_number(record_id: str) -> int:
 
 
 def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_LIMIT) -> dict:
-    """The key nodes holding an entry that the request (its words and filters) matches."""
-    result = index.search(replace(request, sort="date", page=1, per_page=limit))
+    """The key nodes holding an entry that the request (its words and filters) matches: at most
+    `limit` entries, the newest by their own date (a timeline is read for what happened last)."""
+    # only entries are asked for, so single documents never spend the limit, and newest first,
+    # so that what the limit leaves out is the oldest
+    result = index.search(replace(request, sort="-date", page=1, per_page=limit), kind="entry")
     nodes: dict[str, dict] = {}
-    entries = 0
     for hit in result["hits"]:
-        if hit["kind"] != "entry":
-            continue
-        entries += 1
         key = _node_key(hit["id"])
         node = nodes.get(key)
         if node is None:
@@ -59,7 +58,7 @@ def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_L
         node["entries"].sort(key=lambda e: _entry_number(e["id"]))
     return {
         "query": result["query"],
-        "entries": entries,
+        "entries": len(result["hits"]),
         "truncated": result["total"] > len(result["hits"]),
         "generation": result["generation"],
         "nodes": ordered,

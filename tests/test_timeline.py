@@ -6,6 +6,8 @@ import re
 from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
+from search.indexer import update_index
+from search.query import SearchIndex
 from search.records import file_key
 from search.request import SearchRequest
 from search.timeline import timeline
@@ -97,3 +99,71 @@ def test_page_timeline_with_a_bad_parameter_says_which(tracking_client):
     response = tracking_client.get("/timeline?year=abc")
     assert response.status_code == 400
     assert "参数有误（year）" in response.text
+
+
+# --- the limit (issue #23, defect 9): it counts entries, and the newest are kept ------------------
+
+
+def test_timeline_limit_counts_entries_not_documents(tracking_engine):
+    # the tracking index holds 13 entries and 3 single documents, every one matching
+    whole = timeline(tracking_engine, SearchRequest(), limit=13)
+    assert whole["entries"] == 13 and whole["truncated"] is False
+    assert [n["date"] for n in whole["nodes"]] == NODE_DATES
+    # one entry too many: the oldest entry goes (n3-e1, 2013), no node is lost
+    result = timeline(tracking_engine, SearchRequest(), limit=12)
+    assert result["entries"] == 12 and result["truncated"] is True
+    assert [n["date"] for n in result["nodes"]] == NODE_DATES
+    assert [e["id"] for e in result["nodes"][2]["entries"]] == [f"{SEED}-n3-e2"]
+
+
+def test_timeline_limit_keeps_the_newest_entries(tracking_engine):
+    result = timeline(tracking_engine, SearchRequest(), limit=9)
+    assert result["entries"] == 9 and result["truncated"] is True
+    # the three of 2020-04 and the one of 2013 are the oldest entries: dropped
+    assert [(n["date"], [e["id"] for e in n["entries"]]) for n in result["nodes"]] == [
+        ("2021-03-01", [f"{SEED}-n2-e1"]),
+        ("2021-03-31", [f"{SEED}-n3-e2"]),
+        ("2021-04-30", [f"{SEED}-n4-e1"]),
+        ("2021-06-01", [f"{SEED}-n5-e1"]),
+        ("2022-03-01", [f"{SEED}-n6-e1", f"{SEED}-n6-e2"]),
+        ("2023-03-01", [f"{SEED}-n7-e1", f"{SEED}-n7-e2", f"{SEED}-n7-e3"]),
+    ]
+
+
+def _compilation(days: list[str]) -> str:
+    """A key-node compilation of one report a day, each node dated its day."""
+    parts = ["# 天津市 港口领域 关键节点汇编\n\n分析时间: 2026-03-01 10:00:00\n"]
+    for day in days:
+        year, month, date = day.split("-")
+        parts.append(
+            f"\n---\n\n## 关键节点: {day} (事件) - 可信度: 0.70\n\n"
+            f"1. **事件名称**：港口运行日报{day}\n"
+            f"**发生时间**：{int(year)}年{int(month)}月{int(date)}日\n"
+            "**地点**：天津市\n"
+            "**效应**：港口吞吐量与能耗统计。\n"
+        )
+    return "".join(parts)
+
+
+def test_timeline_limit_on_more_entries_than_it_keeps(tmp_path):
+    # a newer single document and 12 daily reports; the limit keeps the 5 newest reports
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    days = [f"2026-02-{day:02d}" for day in range(15, 27)]
+    (seeds / "port-nodes.md").write_text(_compilation(days), encoding="utf-8")
+    (seeds / "port-notice.md").write_text(
+        "# 天津市港口管理局关于港口运行的通知\n\n发文机关：天津市港口管理局\n"
+        "发布日期：2026年2月28日\n\n港口吞吐量与能耗统计按日报送。\n",
+        encoding="utf-8",
+    )
+    update_index(seeds, tmp_path / "index")
+    with SearchIndex(tmp_path / "index") as engine:
+        result = timeline(engine, SearchRequest(q="港口"), limit=5)
+        assert result["entries"] == 5 and result["truncated"] is True
+        assert [n["date"] for n in result["nodes"]] == days[-5:]  # up to 2026-02-26
+        assert [n["entries"][0]["title"] for n in result["nodes"]] == [
+            f"港口运行日报{day}" for day in days[-5:]
+        ]
+        everything = timeline(engine, SearchRequest(q="港口"))
+        assert everything["entries"] == 12 and everything["truncated"] is False
+        assert [n["date"] for n in everything["nodes"]] == days

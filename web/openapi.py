@@ -310,7 +310,8 @@ TIMELINE = _object(
         "entries": {"type": "integer", "minimum": 0, "description": "Matching entries shown."},
         "truncated": {
             "type": "boolean",
-            "description": "True when more records matched than a timeline reads (5,000).",
+            "description": "True when more entries matched than a timeline shows (5,000: "
+            "the newest are kept).",
         },
         "generation": {"type": "string"},
         "nodes": {
