@@ -4,6 +4,7 @@ as an Atom 1.0 feed (RFC 4287), for feed readers that poll it."""
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import replace
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
@@ -16,6 +17,17 @@ blueprint = Blueprint("feeds", __name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 50
+
+# What XML 1.0 forbids (its Char production): C0 controls but tab, LF and CR (a form feed is
+# common in text taken from PDFs), lone surrogates, U+FFFE and U+FFFF. One of them in a title,
+# a snippet or the echoed query made the whole feed ill-formed, which a feed reader rejects.
+_XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML forbids: every text and attribute the feed writes goes
+    through here, whatever the index holds (an index built before ingest removed them, too)."""
+    return _XML_FORBIDDEN.sub("", text)
 
 
 def _timestamp(iso: str) -> str:
@@ -31,9 +43,11 @@ def _title(result: dict, pairs: list[tuple[str, str]]) -> str:
 
 
 def _add(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attributes)
+    element = ET.SubElement(
+        parent, f"{{{ATOM}}}{tag}", {name: xml_text(value) for name, value in attributes.items()}
+    )
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 
