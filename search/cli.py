@@ -245,6 +245,20 @@ def stats(index_dir: Path, as_json: bool) -> None:
     default=Settings.watch,
     help="Update the index when files in the seeds folder (or the data files) change.",
 )
+@_option(
+    "--public-url",
+    env="PUBLIC_URL",
+    default=None,
+    help="The address readers reach the server at (behind a proxy, the proxy's), for the links "
+    "in feeds [default: the address each request came to].",
+)
+@_option(
+    "--forwarded/--no-forwarded",
+    env="PROXY_HEADERS",
+    default=Settings.proxy_headers,
+    help="Trust a proxy's X-Forwarded-Proto/Host/Port/Prefix/For headers (only behind a proxy "
+    "that sets them: any client can send them).",
+)
 def serve(
     host: str,
     port: int,
@@ -253,6 +267,8 @@ def serve(
     workers: int | None,
     threads: int,
     watch: bool,
+    public_url: str | None,
+    forwarded: bool,
 ) -> None:
     """Serve the web page and the JSON API; builds the index first if there is none.
 
@@ -268,7 +284,18 @@ def serve(
     from web.server import default_workers
     from web.server import serve as run_server
 
-    settings = settings_from_env(host=host, port=port, seeds=seeds, index=index_dir, watch=watch)
+    try:
+        settings = settings_from_env(
+            host=host,
+            port=port,
+            seeds=seeds,
+            index=index_dir,
+            watch=watch,
+            public_url=public_url,
+            proxy_headers=forwarded,
+        )
+    except SearchError as exc:
+        raise _fail(exc) from exc
     current = current_generation(settings.index)
     if current is None or index_format(current) != MANIFEST_VERSION:
         what = "No index" if current is None else "An index of another version"
@@ -296,6 +323,7 @@ def serve(
         threads,
         announce=click.echo,
         watcher=make_watcher,
+        proxy_headers=settings.proxy_headers,
     )
 
 

@@ -42,5 +42,9 @@ class InvalidParameter(SearchError):
         self.message = message
 
 
+class InvalidSetting(SearchError):
+    """A setting (an environment variable or a command option) has a value we cannot use."""
+
+
 class DocumentNotFound(SearchError):
     """No record has the requested id."""

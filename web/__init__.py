@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from search import vectors, watch
 from search.config import settings_from_env
@@ -53,6 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.json.ensure_ascii = False
     app.json.sort_keys = False  # the library's key order is the documented one
+    if settings.proxy_headers:
+        # behind a proxy that sets them (one hop): the client's scheme, host and address
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
     index = SearchIndex(settings.index)
     app.extensions[EXTENSION] = index

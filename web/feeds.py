@@ -1,22 +1,28 @@
 """Subscriptions: `/feed.atom` takes every search parameter and serves the newest matching records
-as an Atom 1.0 feed (RFC 4287), for feed readers that poll it."""
+as an Atom 1.0 feed (RFC 4287), for feed readers that poll it.
+
+Ids are `tag:` URIs (RFC 4151) made from a record's id or the feed's query alone, so a reader
+never sees an entry as new because it came through another host name or scheme; links are
+built on the configured public URL (search/config.py) when there is one."""
 
 from __future__ import annotations
 
 import datetime
 import re
 from dataclasses import replace
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, Response, request, url_for
 
-from .state import filters_only, search_index, search_request, search_state
+from .state import filters_only, search_index, search_request, search_state, settings
 
 blueprint = Blueprint("feeds", __name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 50
+# The tag URIs' authority and date: fixed for good, since a changed id is a new entry to readers.
+TAG = "tag:policy-search,2024:"
 
 # What XML 1.0 forbids (its Char production): C0 controls but tab, LF and CR (a form feed is
 # common in text taken from PDFs), lone surrogates, U+FFFE and U+FFFF. One of them in a title,
@@ -34,6 +40,16 @@ def _timestamp(iso: str) -> str:
     """An ISO date of any precision (2020, 2020-04, 2020-04-15) as an RFC 3339 timestamp."""
     parts = [int(p) for p in iso.split("-")] + [1, 1]
     return datetime.datetime(parts[0], parts[1], parts[2]).strftime("%Y-%m-%dT00:00:00Z")
+
+
+def _public_url(endpoint: str, **values: str) -> str:
+    """An absolute link: under the configured public URL, else where the request came (its Host
+    and scheme, or the proxy's X-Forwarded-* headers when the operator trusts them)."""
+    base = settings().public_url
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)[len(request.script_root) :]  # the public URL holds it
+    return base.rstrip("/") + path
 
 
 def _title(result: dict, pairs: list[tuple[str, str]]) -> str:
@@ -59,13 +75,13 @@ def feed():
     )
     pairs = filters_only(search_state())  # a feed is always the newest first, one page
     query = "?" + urlencode(pairs) if pairs else ""
-    self_url = url_for("feeds.feed", _external=True) + query
+    self_url = _public_url("feeds.feed") + query
     dated = [_timestamp(hit["date"]) for hit in result["hits"] if hit["date"]]
     updated = max(dated, default=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     ET.register_namespace("", ATOM)
     root = ET.Element(f"{{{ATOM}}}feed")
-    _add(root, "id", self_url)
+    _add(root, "id", TAG + "feed.atom" + query)
     _add(root, "title", _title(result, pairs))
     _add(root, "subtitle", f"共 {result['total']} 条匹配记录，最新 {len(result['hits'])} 条")
     _add(root, "updated", updated)
@@ -75,14 +91,14 @@ def feed():
         "link",
         rel="alternate",
         type="text/html",
-        href=url_for("pages.search", _external=True) + query,
+        href=_public_url("pages.search") + query,
     )
     _add(_add(root, "author"), "name", "policy-search")
     _add(root, "generator", "policy-search")
     for hit in result["hits"]:
-        page = url_for("pages.document", record_id=hit["id"], _external=True)
+        page = _public_url("pages.document", record_id=hit["id"])
         entry = _add(root, "entry")
-        _add(entry, "id", page)
+        _add(entry, "id", TAG + "record/" + quote(hit["id"], safe=""))
         _add(entry, "title", hit["title"])
         _add(entry, "updated", _timestamp(hit["date"]) if hit["date"] else updated)
         _add(entry, "link", rel="alternate", type="text/html", href=page)

@@ -41,10 +41,12 @@ def serve(
     threads: int,
     announce: Callable[[str], None] = print,
     watcher: Callable[[], Watcher] | None = None,
+    proxy_headers: bool = False,
 ) -> None:
     """Serve until stopped: `workers` processes of `threads` threads each. `watcher` makes the
     seeds folder's watcher (search/watch.py), started in exactly one process: the parent of the
-    workers, or the one process."""
+    workers, or the one process. `proxy_headers`: a proxy's X-Forwarded-* headers are left for
+    the app to apply (create_app's ProxyFix); otherwise neither server acts on them."""
     _limit_malloc_arenas()
     if workers <= 1 or os.name != "posix":
         import waitress
@@ -54,13 +56,22 @@ def serve(
         running = watcher().start() if watcher else None
         previous = signal.signal(signal.SIGTERM, _exit)  # stop as on Ctrl-C: watcher included
         try:
-            waitress.serve(app, host=host, port=port, threads=threads, ident="policy-search")
+            waitress.serve(
+                app,
+                host=host,
+                port=port,
+                threads=threads,
+                ident="policy-search",
+                # waitress drops X-Forwarded-* from proxies it was not told to trust; trusting
+                # them is the app's one decision, so it keeps them only for the app to apply
+                clear_untrusted_proxy_headers=not proxy_headers,
+            )
         finally:
             signal.signal(signal.SIGTERM, previous)
             if running:
                 running.stop()
         return
-    _PreforkServer(make_app, host, port, workers, threads, announce, watcher).run()
+    _PreforkServer(make_app, host, port, workers, threads, announce, watcher, proxy_headers).run()
 
 
 class Watcher(Protocol):
@@ -150,7 +161,17 @@ def _write_json_error(sock, status: int, reason: str, detail: str) -> None:
 
 
 class _PreforkServer(BaseApplication):
-    def __init__(self, make_app, host, port, workers, threads, announce, make_watcher=None):
+    def __init__(
+        self,
+        make_app,
+        host,
+        port,
+        workers,
+        threads,
+        announce,
+        make_watcher=None,
+        proxy_headers=False,
+    ):
         self._make_app = make_app
         self.make_watcher = make_watcher
         self.watcher = None
@@ -175,6 +196,9 @@ class _PreforkServer(BaseApplication):
             # request line once percent-encoded, past gunicorn's largest bounded limit (8190);
             # 0 lifts it (as waitress did), and the app refuses a longer q with a 400 of its own
             "limit_request_line": 0,
+            # gunicorn takes X-Forwarded-Proto from local clients by default; forwarded headers
+            # are trusted only when the operator says so, and then applied by the app (ProxyFix)
+            "forwarded_allow_ips": "*" if proxy_headers else "",
         }
         self._announce = announce
         self._summary = (
