@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from .issuers import canonical_issuer
 from .records import Record
-from .values import parse_date
+from .values import DAY, parse_date
 
 # Longest first: 实施细则 before 细则, 办法 before 法.
 DOC_TYPES = tuple(
@@ -29,8 +29,7 @@ _TRAILING_NOTE = re.compile(r"(?:[（(][^（）()]{1,20}[）)]\s*)+$")
 _LAST_BOOK_TITLE = re.compile(r"《([^《》]+)》[^《》]*$")
 _NOT_LAW = ("方法", "做法", "想法", "说法", "看法", "用法", "立法", "执法", "违法", "守法")
 
-_DAY = r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"
-_EFFECTIVE_FROM = re.compile(rf"自\s*({_DAY})\s*起\s*(?:施行|实施|执行|生效)")
+_EFFECTIVE_FROM = re.compile(rf"自\s*({DAY})\s*起\s*(?:施行|实施|执行|生效)")
 _EFFECTIVE_ON_ISSUE = re.compile(r"自\s*(?:公布|发布|印发|颁布)之日起\s*(?:施行|实施|执行|生效)")
 _REPEALED_MARK = re.compile(r"[（(](?:已废止|已失效|失效|废止)[）)]")
 # A title that repeals or amends the documents it names: 关于废止《环境信访办法》的决定.
