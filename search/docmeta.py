@@ -32,9 +32,48 @@ _NOT_LAW = ("方法", "做法", "想法", "说法", "看法", "用法", "立法"
 _EFFECTIVE_FROM = re.compile(rf"自\s*({DAY})\s*起\s*(?:施行|实施|执行|生效)")
 _EFFECTIVE_ON_ISSUE = re.compile(r"自\s*(?:公布|发布|印发|颁布)之日起\s*(?:施行|实施|执行|生效)")
 _REPEALED_MARK = re.compile(r"[（(](?:已废止|已失效|失效|废止)[）)]")
-# A title that repeals or amends the documents it names: 关于废止《环境信访办法》的决定.
-_SUPERSEDING = re.compile(r"关于(?:废止|修改)|(?:废止|修改)(?:部分)?[^《》]{0,12}《")
+# A title that repeals or amends documents: 关于废止《环境信访办法》的决定, 关于废止、修改部分规章的
+# 决定, 排污许可管理办法（试行）自2024年7月1日起废止.
+_SUPERSEDING = re.compile(
+    r"关于(?:废止|修改)|决定(?:予以)?(?:废止|修改)|(?:废止|修改)(?:部分)?[^《》]{0,12}《|起废止$"
+)
+# Titles that only talk about a decision: its draft, its explanation, an interview.
+_NOT_A_DECISION = re.compile(r"征求意见|草案|送审稿|说明|解读|答记者问|问答")
+_REPEALED_ON = re.compile(r"^《?(?P<name>.+?)》?(?:自.{4,20}?起)?(?:予以|同时)?废止$")
 _BOOK_TITLE = re.compile(r"《([^《》]{2,80})》")
+# A run of names: 《甲办法》《乙规定》, 《甲办法》和《乙规定》.
+_NAMES = r"(?P<names>《[^《》]{2,80}》(?:[、，,和及与]?《[^《》]{2,80}》)*)"
+_NOTE = r"(?:[（(][^（）()]{0,60}[）)])?"
+# What a decision does to the names it states, sentence by sentence; names anywhere else (the
+# basis, 根据《立法法》; the decision naming itself) are left alone.
+_ACTIONS = (
+    ("已废止", re.compile(rf"废止{_NAMES}")),
+    (
+        "已废止",
+        re.compile(rf"{_NAMES}{_NOTE}(?:自[^，。；,;《》]{{4,16}}?起)?(?:同时|予以|一并)?废止"),
+    ),
+    ("已修改", re.compile(rf"将{_NAMES}[^。\n《》]{{0,80}}?修改为")),
+    ("已修改", re.compile(rf"对{_NAMES}{_NOTE}(?:作|作出|进行|予以)(?:如下|以下|相应)?修改")),
+    ("已修改", re.compile(rf"(?:删去|删除|修改){_NAMES}")),
+    ("已修改", re.compile(rf"在{_NAMES}[^。\n《》]{{0,40}}?增加")),
+    ("已修改", re.compile(rf"{_NAMES}{_NOTE}(?:根据本决定)?作(?:相应)?修改")),
+)
+_BASIS = re.compile(rf"(?:根据|依据|按照|遵照|依照){_NAMES}")
+# A numbered item (一、) opens a part; a sub-item ((一), 1、) is a line of its list.
+_ITEM = re.compile(
+    r"(?=(?<![\w〕）)])(?:[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十]{1,3}[）)]|\d{1,2}[、．.](?!\d)))"
+)
+_PART = re.compile(r"^[一二三四五六七八九十]{1,3}、")
+# A heading over a list of names: 一、决定予以废止的规章, （二）修改的规范性文件, 一、废止下列规章：
+_LIST_HEADING = re.compile(
+    r"^(?:[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十]{1,3}[）)])\s*(?:决定)?(?:予以)?"
+    r"(?P<verb>废止|修改)(?:的|下列|以下)[^\s，。；：:《]{0,20}[：:]?(?=\s|$)"
+)
+_SUB_ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十]{1,3}[）)]|\d{1,2}[、．.])\s*")
+# A listed name runs up to its note on dates and numbers: 甲办法（试行）（2016年，…号）.
+_LISTED_NAME = re.compile(
+    r"^《?(?P<name>[^《》（(\s，。；]{2,80}(?:[（(][^（）()\d]{1,6}[）)])?)》?"
+)
 # How far into a text (from either end) the 施行 sentence is looked for: notices state it in
 # their first lines, rules in their last article.
 _TEXT_WINDOW = 600
@@ -81,15 +120,58 @@ def status(record: Record, today: datetime.date) -> str | None:
     return None
 
 
-def superseding(title: str, content: str) -> tuple[str, list[str]] | None:
-    """(the status it gives, the titles it names) when a document repeals (废止) or amends (修改)
-    other documents by name, in its title or else its first lines; None otherwise."""
-    if not _SUPERSEDING.search(title):
+def superseding(title: str, content: str) -> dict[str, str] | None:
+    """The documents a decision repeals (已废止) or amends (已修改), by title, as its structure
+    states them: 废止《…》 / 将《…》…修改为 / 对《…》作如下修改 in its title or items, or the names
+    listed under a part headed 废止 or 修改. None for any other document (drafts and
+    explanations of a decision included)."""
+    title = title.strip()
+    if not _SUPERSEDING.search(title) or _NOT_A_DECISION.search(title):
         return None
-    names = _BOOK_TITLE.findall(title) or _BOOK_TITLE.findall(content[:_TEXT_WINDOW])
-    if not names:
+    found: dict[str, str] = {}
+
+    def mark(name: str, status: str) -> None:
+        name = name.strip()
+        if name and name != title and found.get(name) != "已废止":
+            found[name] = status
+
+    if (repealed := _REPEALED_ON.match(title)) and "关于" not in title:
+        mark(repealed["name"], "已废止")
+    for text in (title, *content.splitlines()):
+        for status, name in _actions(text):
+            mark(name, status)
+    listing = None  # the status a list heading gives the items below it
+    for line in content.splitlines():
+        for item in filter(None, (piece.strip() for piece in _ITEM.split(line))):
+            if heading := _LIST_HEADING.match(item):
+                listing = "已废止" if heading["verb"] == "废止" else "已修改"
+                rest = item[heading.end() :].strip()  # the text on one line: the list follows
+                if rest.startswith("《") and (listed := _listed_name(rest)):
+                    mark(listed, listing)
+            elif _PART.match(item):
+                listing = None  # a part of another kind: 二、将《甲办法》第五条修改为…
+            elif listing and not _actions(item) and (listed := _listed_name(item)):
+                mark(listed, listing)
+    return found or None
+
+
+def _actions(text: str) -> list[tuple[str, str]]:
+    """(status, name) of what the sentences of `text` do to the names they state."""
+    basis = {match.span("names") for match in _BASIS.finditer(text)}
+    acted = []
+    for status, pattern in _ACTIONS:
+        for match in pattern.finditer(text):
+            if match.span("names") not in basis:
+                acted += [(status, name) for name in _BOOK_TITLE.findall(match["names"])]
+    return acted
+
+
+def _listed_name(item: str) -> str | None:
+    """The name a list item starts with: （一）甲办法（2015年，…号） or 1、《乙规定》（…）."""
+    if not _SUB_ITEM.match(item) and not item.startswith("《"):
         return None
-    return ("已废止" if "废止" in title else "已修改"), list(dict.fromkeys(names))
+    match = _LISTED_NAME.match(_SUB_ITEM.sub("", item, count=1))
+    return match["name"] if match else None
 
 
 def enriched(

@@ -30,11 +30,8 @@ def mark_superseded(generation: Path, document_of: Callable[..., dict]) -> bool:
             )
             for docnum in searcher.docs_for_query(repealing):
                 record = unpack(searcher.stored_fields(docnum)["record"])
-                found = docmeta.superseding(record["title"], record["content"])
-                if not found:
-                    continue
-                status, names = found
-                for name in names:
+                found = docmeta.superseding(record["title"], record["content"]) or {}
+                for name, status in found.items():
                     for target in searcher.docs_for_query(wq.Term("title_exact", name)):
                         if target != docnum and wanted.get(target) != "已废止":
                             wanted[target] = status
