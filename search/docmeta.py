@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from .issuers import canonical_issuer
 from .records import Record
-from .values import DAY, parse_date
+from .validity import DATED, full_day
+from .values import DAY, numeral_value, parse_date
 
 # Longest first: 实施细则 before 细则, 办法 before 法.
 DOC_TYPES = tuple(
@@ -30,6 +31,15 @@ _LAST_BOOK_TITLE = re.compile(r"《([^《》]+)》[^《》]*$")
 _NOT_LAW = ("方法", "做法", "想法", "说法", "看法", "用法", "立法", "执法", "违法", "守法")
 
 _EFFECTIVE_FROM = re.compile(rf"自\s*({DAY})\s*起\s*(?:施行|实施|执行|生效)")
+# 自2021年1月1日至2025年12月31日施行: in force from the one day to the other.
+_PERIOD = re.compile(rf"自\s*({DAY})\s*起?\s*(?:至|到)\s*({DAY})\s*止?\s*(?:施行|实施|执行|有效)")
+# 有效期至2025年12月31日 (or to a month, a year: its last day); 有效期5年, 有效期为五年. Only the
+# document's own: 本办法有效期…, …起施行，有效期… (a 许可证有效期为五年 is no end of the rule).
+_OWN = r"(?:本[\u4e00-\u9fff]{1,8}?|(?:施行|实施|执行)[，,、]?)"
+_VALID_UNTIL = re.compile(
+    _OWN + r"有效期限?(?:为|是)?\s*(?:至|到|截至|截止(?:到|至)?)\s*(\S{4,24})"
+)
+_VALID_FOR = re.compile(_OWN + r"有效期限?(?:为|是)?\s*(\d{1,2}|[一二三四五六七八九十]{1,2})\s*年")
 _EFFECTIVE_ON_ISSUE = re.compile(r"自\s*(?:公布|发布|印发|颁布)之日起\s*(?:施行|实施|执行|生效)")
 _REPEALED_MARK = re.compile(r"[（(](?:已废止|已失效|失效|废止)[）)]")
 # A title that repeals or amends documents: 关于废止《环境信访办法》的决定, 关于废止、修改部分规章的
@@ -97,26 +107,54 @@ def effective_in_text(content: str, issued: str | None) -> str | None:
     (then the date it was issued)."""
     windows = [content[:_TEXT_WINDOW], content[-_TEXT_WINDOW:]]
     for window in windows:
-        if (match := _EFFECTIVE_FROM.search(window)) and (date := parse_date(match[1])):
+        match = _EFFECTIVE_FROM.search(window) or _PERIOD.search(window)
+        if match and (date := parse_date(match[1])):
             return date[1]
     if any(_EFFECTIVE_ON_ISSUE.search(window) for window in windows):
         return issued
     return None
 
 
-def status(record: Record, today: datetime.date) -> str | None:
-    """时效性 as far as the document itself tells: 尚未生效 before its 施行 date, 已废止 when its
-    title says so, else 现行有效 when it is dated; None for entries and undated documents.
-    That another indexed document repealed or amended it is marked afterwards (indexer)."""
+def expires_in_text(content: str, effective: str | None) -> str | None:
+    """The last day a text says it is in force (ISO): 有效期至2025年12月31日, 自…至2025年12月31日
+    施行, or 有效期5年 counted from `effective` (its 施行 date)."""
+    for window in (content[:_TEXT_WINDOW], content[-_TEXT_WINDOW:]):
+        if (match := _PERIOD.search(window)) and (date := parse_date(match[2])):
+            return date[1]
+        if (match := _VALID_UNTIL.search(window)) and (date := parse_date(match[1])):
+            return _last_day(date[1])
+        start = full_day(effective)
+        if start and (match := _VALID_FOR.search(window)) and (years := numeral_value(match[1])):
+            first = datetime.date.fromisoformat(start)
+            try:
+                end = first.replace(year=first.year + years)
+            except ValueError:  # from 29 February to a year without one
+                end = first.replace(year=first.year + years, day=28)
+            return (end - datetime.timedelta(days=1)).isoformat()
+    return None
+
+
+def _last_day(iso: str) -> str:
+    """The last day of an ISO year or month (an ISO day as it is)."""
+    parts = [int(p) for p in iso.split("-")]
+    if len(parts) == 3:
+        return iso
+    year, month = parts[0], parts[1] if len(parts) == 2 else 12
+    following = datetime.date(year + (month == 12), month % 12 + 1, 1)
+    return (following - datetime.timedelta(days=1)).isoformat()
+
+
+def status(record: Record) -> str | None:
+    """时效性 as stored: 已废止 when its title says so, else 现行有效 when it is dated (which the
+    calendar reads as 尚未生效 before its 施行 date and 失效 after its expiry, validity.py); None
+    for entries and undated documents. That another indexed document repealed or amended it
+    is marked afterwards (supersede.py)."""
     if record.kind != "document":
         return None
     if _REPEALED_MARK.search(record.title):
         return "已废止"
-    effective = record.dates.effective
-    if effective and len(effective) == 10 and effective > today.isoformat():
-        return "尚未生效"
-    if effective or record.date:
-        return "现行有效"
+    if record.dates.effective or record.date:
+        return DATED
     return None
 
 
@@ -174,16 +212,18 @@ def _listed_name(item: str) -> str | None:
     return match["name"] if match else None
 
 
-def enriched(
-    record: Record, today: datetime.date | None = None, superseded: str | None = None
-) -> Record:
-    """The record with issuer_canonical, doc_type, dates.effective and status filled in;
-    `superseded` (已废止, 已修改) when another indexed document repeals or amends it."""
+def enriched(record: Record, superseded: str | None = None) -> Record:
+    """The record with issuer_canonical, doc_type, its 施行 and expiry dates and its stored
+    status filled in; `superseded` (已废止, 已修改) when another indexed document repeals or
+    amends it."""
     dates = record.dates
-    if record.kind == "document" and not dates.effective:
+    if record.kind == "document":
         issued = dates.published or dates.written or record.date
-        effective = record.effective_date or effective_in_text(record.content, issued)
-        dates = replace(dates, effective=effective)
+        effective = (
+            dates.effective or record.effective_date or effective_in_text(record.content, issued)
+        )
+        expires = dates.expires or expires_in_text(record.content, effective)
+        dates = replace(dates, effective=effective, expires=expires)
     filled = replace(
         record,
         issuer_canonical=canonical_issuer(record.issuer),
@@ -193,4 +233,4 @@ def enriched(
     )
     if superseded and record.kind == "document":
         return replace(filled, status=superseded)
-    return replace(filled, status=status(filled, today or datetime.date.today()))
+    return replace(filled, status=status(filled))

@@ -38,7 +38,8 @@ def mark_superseded(generation: Path, document_of: Callable[..., dict]) -> bool:
             marked = set(searcher.docs_for_query(wq.Or([wq.Term("status", s) for s in MARKED])))
             changes: dict[int, tuple[dict, str | None]] = {}
             for docnum in marked | set(wanted):
-                record = unpack(searcher.stored_fields(docnum)["record"])
+                # as stored: 尚未生效 and 失效 are today's reading of 现行有效 (validity.py)
+                record = unpack(searcher.stored_fields(docnum)["record"], calendar=False)
                 if record["kind"] != "document":
                     continue
                 status = wanted.get(docnum)

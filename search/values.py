@@ -49,7 +49,7 @@ _NUMBER = re.compile(rf"\d+|[{_ZEROS}一二三四五六七八九十廿卅]+")
 _PRECISION = {1: "year", 2: "month", 3: "day"}
 
 
-def _number(numeral: str) -> int | None:
+def numeral_value(numeral: str) -> int | None:
     """An Arabic or Chinese numeral's value: 2024, 二〇二四 (digit by digit), 十二, 二十一, 廿一, 卅."""
     if numeral.isdecimal():
         return int(numeral)
@@ -88,7 +88,7 @@ def parse_date(text: str) -> tuple[str, str, str] | None:
         return None
     written = match[0].strip()
     numerals = [match[1]] if match[1] else _NUMBER.findall(written)
-    parts = [_number(numeral) for numeral in numerals]
+    parts = [numeral_value(numeral) for numeral in numerals]
     if None in parts:
         return None
     year, month, day = (parts + [1, 1])[:3]

@@ -10,6 +10,7 @@ import pytest
 
 from search.docmeta import doc_type, effective_in_text, enriched
 from search.records import Dates, Record
+from search.validity import status_on
 
 TODAY = datetime.date(2026, 1, 1)
 
@@ -54,23 +55,23 @@ def test_enriched_document():
             date="2024-12-25",
             dates=Dates(written="2024-12-20", published="2024-12-25"),
             content="本办法自2025年1月1日起施行。",
-        ),
-        TODAY,
+        )
     )
     assert (record.issuer, record.issuer_canonical) == ("北京市发改委", "北京市发展和改革委员会")
-    assert record.dates == Dates("2024-12-20", "2024-12-25", "2025-01-01")
+    assert record.dates == Dates("2024-12-20", "2024-12-25", "2025-01-01", None)
     assert record.effective_date == "2025-01-01"
     assert (record.doc_type, record.status) == ("通知", "现行有效")
 
 
 def test_enriched_status():
-    assert enriched(document(title="甲办法", content="自2099年1月1日起施行"), TODAY).status == (
-        "尚未生效"
-    )
-    assert enriched(document(title="乙条例（已废止）", date="2001"), TODAY).status == "已废止"
-    assert enriched(document(title="无日期的办法"), TODAY).status is None
+    # stored as 现行有效 with its 施行 day; the calendar reads it as 尚未生效 until then
+    future = enriched(document(title="甲办法", content="自2099年1月1日起施行"))
+    assert (future.status, future.dates.effective) == ("现行有效", "2099-01-01")
+    assert status_on(future.status, future.dates.effective, None, TODAY) == "尚未生效"
+    assert enriched(document(title="乙条例（已废止）", date="2001")).status == "已废止"
+    assert enriched(document(title="无日期的办法")).status is None
     entry = Record(id="x-n1-e1", kind="entry", source_file="x.md", title="丙通知", date="2020")
-    assert enriched(entry, TODAY).status is None
+    assert enriched(entry).status is None
 
 
 # --- over a real index: the seed plus tests/fixtures/tracking/ ---------------------------------
@@ -118,6 +119,7 @@ def test_index_notice_number_dates_type_and_status(tracking_engine):
         "written": "2024-12-20",
         "published": "2024-12-25",
         "effective": "2025-01-01",
+        "expires": None,
     }
     assert notice["date"] == "2024-12-25"  # 发布日期, as before
     assert (notice["doc_type"], notice["status"]) == ("通知", "现行有效")
