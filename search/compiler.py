@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
+from . import validity
 from .analysis import index_tokens, normalize, query_words, related_words, synonyms
 from .highlight import Highlight
 from .issuers import canonical_issuer
@@ -108,6 +109,8 @@ class _Compiler:
                 except ValueError:
                     return wq.NullQuery
                 return wq.Term("year_word", str(year)) if 1 <= year <= 9999 else wq.NullQuery
+            if node.field == "status":  # 尚未生效, 现行有效 and 失效 follow the calendar
+                return validity.status_query(node.text.strip(), validity.today())
             if node.field == "issuer":  # the index holds each body's one name (issuers.py)
                 return wq.Term("issuer", canonical_issuer(node.text) or "")
             return wq.Term(node.field, node.text.strip())

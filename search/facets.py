@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import segment_columns
+from . import segment_columns, validity
 from .request import SearchRequest
 from .schema import CONFIDENCE_BANDS, CONFIDENCE_SCALE, FACET_FIELDS, MISSING_CONFIDENCE
 
 FACETS = ("issuer", "year", "node_type", "region", "sector", "confidence", "doc_type", "status")
-NUMBER_FIELDS = {"year": 0, "confidence": MISSING_CONFIDENCE, "date": 0}  # and their default
+# and their default; effective and expires: the 施行 and expiry days, which turn a stored 现行有效
+# into 尚未生效 or 失效 on the calendar (validity.py)
+NUMBER_FIELDS = {
+    "year": 0,
+    "confidence": MISSING_CONFIDENCE,
+    "date": 0,
+    "effective": 0,
+    "expires": 0,
+}
 
 
 class _Segment:
@@ -20,7 +28,8 @@ class _Segment:
 
     def __init__(self, leaf, use_saved: bool = True):
         saved = segment_columns.saved(leaf) if use_saved else {}
-        if all(f"codes_{name}" in saved for name in FACET_FIELDS):
+        names = [f"codes_{name}" for name in FACET_FIELDS] + [f"number_{n}" for n in NUMBER_FIELDS]
+        if all(name in saved for name in names):
             self.codes = {name: saved[f"codes_{name}"] for name in FACET_FIELDS}
             self.values = {name: saved[f"values_{name}"].tolist() for name in FACET_FIELDS}
             self.numbers = {name: saved[f"number_{name}"] for name in NUMBER_FIELDS}
@@ -78,7 +87,10 @@ class Columns:
         self.codes: dict[str, np.ndarray] = {}
         self.values: dict[str, list[str]] = {}
         for name in FACET_FIELDS:
-            values = sorted({v for part in parts for v in part.values[name]})
+            values = {v for part in parts for v in part.values[name]}
+            if name == "status":  # what the calendar may make of a stored 现行有效
+                values |= {validity.DATED, validity.NOT_YET, validity.EXPIRED}
+            values = sorted(values)
             self.values[name] = values
             ordered = np.array(values, dtype=object)
             self.codes[name] = _joined(
@@ -93,9 +105,26 @@ class Columns:
         self.year = _joined([p.numbers["year"] for p in parts], np.int64)
         self.confidence = _joined([p.numbers["confidence"] for p in parts], np.int64)
         self.date = _joined([p.numbers["date"] for p in parts], np.int64)  # ordinals, 0: none
+        self.effective = _joined([p.numbers["effective"] for p in parts], np.int64)
+        self.expires = _joined([p.numbers["expires"] for p in parts], np.int64)
+        self._status_today: tuple | None = None
         self.band = np.full(len(self.live), -1, dtype=np.int32)
         for i, (_, low, high) in enumerate(CONFIDENCE_BANDS):
             self.band[(self.confidence >= low) & (self.confidence < high)] = i
+
+    def facet_codes(self, facet: str) -> np.ndarray:
+        """The codes of a facet field per document; the status's as of today (validity.py),
+        worked out once a day."""
+        if facet != "status":
+            return self.codes[facet]
+        day = validity.today()
+        cached = self._status_today
+        if cached is None or cached[0] != day:
+            codes = validity.status_codes(
+                self.codes["status"], self.values["status"], self.effective, self.expires, day
+            )
+            cached = self._status_today = (day, codes)
+        return cached[1]
 
 
 def _has_column(leaf, name: str) -> bool:
@@ -116,7 +145,7 @@ def filter_masks(request: SearchRequest, columns: Columns, docs: np.ndarray) -> 
         if selected:
             values = columns.values[facet]
             codes = [values.index(v) for v in selected if v in values]
-            masks[facet] = np.isin(columns.codes[facet][docs], codes)
+            masks[facet] = np.isin(columns.facet_codes(facet)[docs], codes)
     if request.year:
         masks["year"] = np.isin(columns.year[docs], list(request.year))
     if request.confidence:
@@ -146,7 +175,7 @@ def facet_counts(request: SearchRequest, columns: Columns, docs: np.ndarray, mas
         subset = docs[keep]
         if facet in FACET_FIELDS:
             values = columns.values[facet]
-            counts = np.bincount(columns.codes[facet][subset], minlength=len(values))
+            counts = np.bincount(columns.facet_codes(facet)[subset], minlength=len(values))
             pairs = [(v, int(c)) for v, c in zip(values, counts, strict=True) if v and c]
             pairs.sort(key=lambda p: (-p[1], p[0]))
             selected = set(getattr(request, facet))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, docmeta, pairs, segments, supersede, vectorpass, vectors
+from . import analysis, docmeta, pairs, segments, supersede, validity, vectorpass, vectors
 from .documents import find_markdown_files, read_file
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -194,6 +194,11 @@ def record_document(record: Record, superseded: str | None = None) -> dict:
     }
     if record.year:
         document["year_word"] = str(record.year)
+    # the calendar reads a 现行有效 document's status from these (validity.py)
+    for column, day in (("effective", record.dates.effective), ("expires", record.dates.expires)):
+        if day := validity.full_day(day):
+            document[f"{column}_day"] = day
+            document[column] = date_ordinal(day)
     return document
 
 

@@ -23,8 +23,9 @@ MANIFEST_FILE = "manifest.json"
 # 2: the character-pair field and sentence vectors. 3: separate segment files, numbers as plain
 # columns, one compressed stored record, vectors kept beside the index (vectorstore.py). An index
 # of another version is rebuilt. 4: canonical issuers, 公文种类 and 时效性 fields, the dictionary's
-# hash. 5: character pairs as arrays beside each segment (pairs.py), not a Whoosh field.
-MANIFEST_VERSION = 5
+# hash. 5: character pairs as arrays beside each segment (pairs.py), not a Whoosh field. 6: the
+# 施行 and expiry days stored, 时效性 stored without the calendar's part (validity.py).
+MANIFEST_VERSION = 6
 GENERATION_PREFIX = "gen-"
 
 

@@ -19,11 +19,11 @@ from .labelled_lines import (
     looks_cut,
 )
 from .records import IngestWarning, Record, file_key
-from .values import join_lines, parse_date, region_prefix, source_from_value, unique_sources
+from .values import DAY, join_lines, parse_date, region_prefix, source_from_value, unique_sources
 
 # For a document, 发布日期 wins over 成文日期, which wins over any other date label.
 _DOCUMENT_DATE_PRIORITY = {"发布日期": 0, "公布日期": 0, "颁布日期": 0, "成文日期": 1}
-_FULL_DATE_AT_START = re.compile(r"^[（(]?\s*\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日")
+_FULL_DATE_AT_START = re.compile(rf"^[（(]?\s*{DAY}")
 _HISTORY_EVENT = re.compile(r"通过|修正|修订|公布|发布|施行|批准")
 _EFFECTIVE_AFTER_DATE = re.compile(r"^[\s，,]*(?:起|开始)?施行")
 _FILENAME_DATE = re.compile(r"\((\d{4}-\d{1,2}-\d{1,2})\)\s*$")

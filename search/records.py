@@ -9,6 +9,8 @@ import zlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from . import validity
+
 
 def about(description: str, stored: bool = True, **options: Any) -> Any:
     """A field with its description: the API's schemas show it (contract.py). A field that is
@@ -34,9 +36,13 @@ class Dates:
     written: str | None = about("成文日期.", default=None)
     published: str | None = about("发布日期 (or 公布日期).", default=None)
     effective: str | None = about("施行日期 (or 实施日期, or 自…起施行 in the text).", default=None)
+    expires: str | None = about(
+        "The last day it is in force: 有效期至…, 自…至…施行, or 有效期N年 from its 施行 date.",
+        default=None,
+    )
 
 
-STATUSES = ("现行有效", "已修改", "已废止", "尚未生效")
+STATUSES = ("现行有效", "已修改", "已废止", "尚未生效", "失效")
 
 
 @dataclass
@@ -89,8 +95,9 @@ class Record:
     doc_type: str | None = about(
         "公文种类 from the title: 通知, 公告, 办法, 意见, 决定, 条例, ...", default=None
     )
-    status: Literal["现行有效", "已修改", "已废止", "尚未生效"] | None = about(
-        "时效性: 现行有效, 已修改, 已废止 or 尚未生效; null when unknown (and for entries).",
+    status: Literal["现行有效", "已修改", "已废止", "尚未生效", "失效"] | None = about(
+        "时效性 today: 现行有效, 已修改, 已废止, 尚未生效 (before its 施行 date) or 失效 (after its "
+        "expiry); null when unknown (and for entries).",
         default=None,
     )
     headings: list[str] = field(default_factory=list)
@@ -151,9 +158,11 @@ def pack(record: Record) -> bytes:
     return zlib.compress(json.dumps(record.stored_dict(), ensure_ascii=False).encode("utf-8"))
 
 
-def unpack(stored: bytes) -> dict:
-    """The record dict of what pack() stored."""
-    return json.loads(zlib.decompress(stored))
+def unpack(stored: bytes, calendar: bool = True) -> dict:
+    """The record dict of what pack() stored, its status as of today (validity.py); with
+    `calendar=False`, the status as stored."""
+    record = json.loads(zlib.decompress(stored))
+    return validity.as_of_today(record) if calendar else record
 
 
 @dataclass(frozen=True)

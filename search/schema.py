@@ -52,11 +52,18 @@ class PolicySchema(SchemaClass):
     title_exact = ID(sortable=True)
     doc_type = ID(sortable=True)  # 公文种类 (docmeta.py)
     status = ID(sortable=True)  # 时效性 (docmeta.py)
+    # 施行 and expiry days (ISO) as words, for `status:` on the calendar (validity.py); absent
+    # when the document states none
+    effective_day = ID()
+    expires_day = ID()
     # the year as a word, for `year:2021` in a query
     year_word = ID()
     # the date as its proleptic Gregorian ordinal (date.toordinal()), 0 for none
     date = COLUMN(NumericColumn("i", default=0))
     year = COLUMN(NumericColumn("i", default=0))
+    # the same 施行 and expiry days as ordinals, 0 for none: the status facet and filter
+    effective = COLUMN(NumericColumn("i", default=0))
+    expires = COLUMN(NumericColumn("i", default=0))
     confidence = COLUMN(NumericColumn("i", default=MISSING_CONFIDENCE))
     # the key of the text the record's sentence vector reads (vectorstore.py keeps the vectors)
     vkey = COLUMN(NumericColumn("q", default=0))

@@ -30,18 +30,16 @@ def mark_superseded(generation: Path, document_of: Callable[..., dict]) -> bool:
             )
             for docnum in searcher.docs_for_query(repealing):
                 record = unpack(searcher.stored_fields(docnum)["record"])
-                found = docmeta.superseding(record["title"], record["content"])
-                if not found:
-                    continue
-                status, names = found
-                for name in names:
+                found = docmeta.superseding(record["title"], record["content"]) or {}
+                for name, status in found.items():
                     for target in searcher.docs_for_query(wq.Term("title_exact", name)):
                         if target != docnum and wanted.get(target) != "已废止":
                             wanted[target] = status
             marked = set(searcher.docs_for_query(wq.Or([wq.Term("status", s) for s in MARKED])))
             changes: dict[int, tuple[dict, str | None]] = {}
             for docnum in marked | set(wanted):
-                record = unpack(searcher.stored_fields(docnum)["record"])
+                # as stored: 尚未生效 and 失效 are today's reading of 现行有效 (validity.py)
+                record = unpack(searcher.stored_fields(docnum)["record"], calendar=False)
                 if record["kind"] != "document":
                     continue
                 status = wanted.get(docnum)

@@ -18,17 +18,57 @@ _GENERIC_LINK_LABELS = {
 _URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
 _DOMAIN = re.compile(r"^[\w.-]+\.[a-z]{2,}(?:[/:?#]\S*)?$", re.IGNORECASE)
 
+# Months and days are validated by _number and datetime.date, as Arabic ones are.
+# Digits of a year written in Chinese numerals: 二〇二四, 二○一二 (U+3007 and U+25CB both stand
+# for zero), 二零二四, and a Latin O or a digit 0 typed for the zero inside such a year.
+_ZEROS = "〇○零OＯ0０"
+_CHINESE_DIGITS = dict.fromkeys(_ZEROS, 0) | {d: i for i, d in enumerate("一二三四五六七八九", 1)}
+_CHINESE_YEAR = (
+    rf"(?<![{_ZEROS}一二三四五六七八九十])[{_ZEROS}一二三四五六七八九]{{4}}(?=\s*[年至到—–~～-])"
+)
+_YEAR = rf"(?:(?<!\d)\d{{4}}|{_CHINESE_YEAR})"
+_MONTH = r"(?:\d{1,2}|[一二三四五六七八九十]{1,3})"
+_DAY_OF_MONTH = r"(?:\d{1,2}|[一二三四五六七八九十廿卅]{1,3})"
+# A whole day as written in a sentence (自二〇二四年四月一日起施行): docmeta reads 施行 dates with it.
+DAY = rf"{_YEAR}\s*年\s*{_MONTH}\s*月\s*{_DAY_OF_MONTH}\s*[日号]"
+# 2021—2025年, 2021年至2025年: a period, whose start is its date (the end is no date of its own).
+_YEAR_RANGE = re.compile(rf"({_YEAR})\s*年?\s*(?:至|到|—+|–|~|～|-)\s*{_YEAR}\s*年")
+
 # Most specific first: at one position the regex engine takes the first alternative that fits.
 # A bare `2023` counts only as the whole value, so `第1823次会议` is no year.
 _DATE = re.compile(
-    r"(?<!\d)\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
-    r"|(?<!\d)\d{4}\s*年\s*\d{1,2}\s*月"
+    rf"{_YEAR_RANGE.pattern}"
+    rf"|{DAY}"
+    rf"|{_YEAR}\s*年\s*{_MONTH}\s*月"
     r"|(?<!\d)\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)"
     r"|(?<!\d)\d{4}[-/.]\d{1,2}(?!\d)"
-    r"|(?<!\d)\d{4}\s*年"
+    rf"|{_YEAR}\s*年"
     r"|^\s*\d{4}\s*$"
 )
+_NUMBER = re.compile(rf"\d+|[{_ZEROS}一二三四五六七八九十廿卅]+")
 _PRECISION = {1: "year", 2: "month", 3: "day"}
+
+
+def numeral_value(numeral: str) -> int | None:
+    """An Arabic or Chinese numeral's value: 2024, 二〇二四 (digit by digit), 十二, 二十一, 廿一, 卅."""
+    if numeral.isdecimal():
+        return int(numeral)
+    tens = {"十": 1, "廿": 2, "卅": 3}
+    head, ten, tail = next(
+        ((numeral[:i], tens[c], numeral[i + 1 :]) for i, c in enumerate(numeral) if c in tens),
+        (numeral, 0, ""),
+    )
+    try:
+        if not ten:
+            return int("".join(str(_CHINESE_DIGITS[c]) for c in head))
+        if len(head) > 1 or len(tail) > 1 or (head and ten != 1):
+            return None
+        return (_CHINESE_DIGITS[head] if head else 1) * ten * 10 + (
+            _CHINESE_DIGITS[tail] if tail else 0
+        )
+    except KeyError:
+        return None
+
 
 # A place name at the start of a title; 区 alone is left out (保护区, 风景名胜区 are no regions).
 _REGION_PREFIX = re.compile(
@@ -40,11 +80,17 @@ _SECTOR_PREFIX = re.compile(r"^[\u4e00-\u9fff]{1,6}?(?:领域|行业)")
 
 
 def parse_date(text: str) -> tuple[str, str, str] | None:
-    """The first date in text as (as written, ISO truncated to its precision, precision)."""
+    """The first date in text as (as written, ISO truncated to its precision, precision). Arabic
+    or Chinese numerals (二〇二四年三月八日, 十二月二十一日); a range of years (2021—2025年) gives its
+    start year, the range kept as written."""
     match = _DATE.search(text)
     if not match:
         return None
-    parts = [int(number) for number in re.findall(r"\d+", match[0])]
+    written = match[0].strip()
+    numerals = [match[1]] if match[1] else _NUMBER.findall(written)
+    parts = [numeral_value(numeral) for numeral in numerals]
+    if None in parts:
+        return None
     year, month, day = (parts + [1, 1])[:3]
     try:
         datetime.date(year, month, day)
@@ -53,7 +99,7 @@ def parse_date(text: str) -> tuple[str, str, str] | None:
     if year < 1000:
         return None
     iso = "-".join([f"{year:04d}", f"{month:02d}", f"{day:02d}"][: len(parts)])
-    return match[0].strip(), iso, _PRECISION[len(parts)]
+    return written, iso, _PRECISION[len(parts)]
 
 
 def parse_confidence(value: str) -> float | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import shutil
+from pathlib import Path
 
 import pytest
 
 from search.docmeta import doc_type, effective_in_text, enriched
 from search.records import Dates, Record
+from search.validity import status_on
 
 TODAY = datetime.date(2026, 1, 1)
 
@@ -52,23 +55,23 @@ def test_enriched_document():
             date="2024-12-25",
             dates=Dates(written="2024-12-20", published="2024-12-25"),
             content="本办法自2025年1月1日起施行。",
-        ),
-        TODAY,
+        )
     )
     assert (record.issuer, record.issuer_canonical) == ("北京市发改委", "北京市发展和改革委员会")
-    assert record.dates == Dates("2024-12-20", "2024-12-25", "2025-01-01")
+    assert record.dates == Dates("2024-12-20", "2024-12-25", "2025-01-01", None)
     assert record.effective_date == "2025-01-01"
     assert (record.doc_type, record.status) == ("通知", "现行有效")
 
 
 def test_enriched_status():
-    assert enriched(document(title="甲办法", content="自2099年1月1日起施行"), TODAY).status == (
-        "尚未生效"
-    )
-    assert enriched(document(title="乙条例（已废止）", date="2001"), TODAY).status == "已废止"
-    assert enriched(document(title="无日期的办法"), TODAY).status is None
+    # stored as 现行有效 with its 施行 day; the calendar reads it as 尚未生效 until then
+    future = enriched(document(title="甲办法", content="自2099年1月1日起施行"))
+    assert (future.status, future.dates.effective) == ("现行有效", "2099-01-01")
+    assert status_on(future.status, future.dates.effective, None, TODAY) == "尚未生效"
+    assert enriched(document(title="乙条例（已废止）", date="2001")).status == "已废止"
+    assert enriched(document(title="无日期的办法")).status is None
     entry = Record(id="x-n1-e1", kind="entry", source_file="x.md", title="丙通知", date="2020")
-    assert enriched(entry, TODAY).status is None
+    assert enriched(entry).status is None
 
 
 # --- over a real index: the seed plus tests/fixtures/tracking/ ---------------------------------
@@ -116,6 +119,7 @@ def test_index_notice_number_dates_type_and_status(tracking_engine):
         "written": "2024-12-20",
         "published": "2024-12-25",
         "effective": "2025-01-01",
+        "expires": None,
     }
     assert notice["date"] == "2024-12-25"  # 发布日期, as before
     assert (notice["doc_type"], notice["status"]) == ("通知", "现行有效")
@@ -148,11 +152,11 @@ def test_index_doc_type_and_status_facets_filter(tracking_engine):
 def test_superseding_titles():
     from search.docmeta import superseding
 
-    assert superseding("关于废止《环境信访办法》的决定", "") == ("已废止", ["环境信访办法"])
-    assert superseding("国务院关于修改部分行政法规的决定", "对《甲条例》《乙办法》作出修改") == (
-        "已修改",
-        ["甲条例", "乙办法"],
-    )
+    assert superseding("关于废止《环境信访办法》的决定", "") == {"环境信访办法": "已废止"}
+    assert superseding("国务院关于修改部分行政法规的决定", "对《甲条例》《乙办法》作出修改") == {
+        "甲条例": "已修改",
+        "乙办法": "已修改",
+    }
     assert superseding("关于印发《碳排放权交易管理办法（修订版）》的通知", "") is None
     assert superseding("中华人民共和国节约能源法(2018年修正)", "") is None
 
@@ -185,3 +189,76 @@ def test_superseded_status_follows_the_repealing_document(seeds_copy, tmp_path):
     with SearchIndex(index) as engine:
         assert search(engine, status="已废止")["total"] == 1
         assert search(engine)["total"] == 15
+
+
+# --- which documents a 废止/修改 decision repeals and which it amends (issue #23) ---------------
+
+SUPERSEDE_FIXTURES = Path(__file__).parent / "fixtures" / "supersede"
+
+
+def test_superseded_statuses_read_from_the_decisions_structure(tmp_path):
+    from search.indexer import update_index
+    from search.query import SearchIndex
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SUPERSEDE_FIXTURES, seeds)
+    index = tmp_path / "index"
+    update_index(seeds, index)
+    with SearchIndex(index) as engine:
+        hits = search(engine, per_page=100)["hits"]
+    assert {hit["title"]: hit["status"] for hit in hits} == {
+        # 一、废止《…》《…》
+        "某省城市供水管理办法": "已废止",
+        "某省燃煤锅炉管理规定": "已废止",
+        # 二、对《…》作如下修改 / 三、将《…》…修改为: amended, not repealed
+        "某省大气污染防治办法": "已修改",
+        "某省节约用水办法": "已修改",
+        # a list of rules under a 废止 heading, then under a 修改 heading, named without 《》
+        "某市扬尘污染防治管理办法": "已废止",
+        "某市机动车排气检测管理规定（试行）": "已废止",
+        "某市排污许可管理办法": "已修改",
+        # the basis a decision cites (根据《…》) is not touched
+        "中华人民共和国立法法": "现行有效",
+        "规章制定程序条例": "现行有效",
+        "国务院办公厅关于全面推行行政规范性文件合法性审核机制的指导意见": "现行有效",
+        # a draft (征求意见稿) and an explanation (说明) change nothing
+        "某省河道采砂管理办法": "现行有效",
+        "关于废止《某省河道采砂管理办法》的决定（征求意见稿）": "现行有效",
+        "关于修改《某省河道采砂管理办法》的说明": "现行有效",
+        "某省人民政府关于废止和修改部分省政府规章的决定": "现行有效",
+        "某市生态环境局关于废止、修改部分规范性文件的决定": "现行有效",
+    }
+
+
+def test_superseding_reads_numbered_items():
+    from search.docmeta import superseding
+
+    decision = (SUPERSEDE_FIXTURES / "repeal-and-amend-decision.md").read_text(encoding="utf-8")
+    assert superseding("某省人民政府关于废止和修改部分省政府规章的决定", decision) == {
+        "某省城市供水管理办法": "已废止",
+        "某省燃煤锅炉管理规定": "已废止",
+        "某省大气污染防治办法": "已修改",
+        "某省节约用水办法": "已修改",
+    }
+    listed = (SUPERSEDE_FIXTURES / "repeal-list-decision.md").read_text(encoding="utf-8")
+    assert superseding("某市生态环境局关于废止、修改部分规范性文件的决定", listed) == {
+        "某市扬尘污染防治管理办法": "已废止",
+        "某市机动车排气检测管理规定（试行）": "已废止",
+        "某市排污许可管理办法": "已修改",
+    }
+    # as the corpus's pages give it: the whole text on one line
+    assert superseding(
+        "关于废止、修改部分规章和规范性文件的决定",
+        "根据《中华人民共和国行政许可法》第十七条和第二十条的规定，我局决定对《甲办法》等3件规章"
+        "予以废止或者修改： 一、废止的规章和规范性文件 1、《甲办法》（1995年2月6日国家环境保护局令"
+        "第15号） 2、《乙规定》（2001年6月19日） 二、决定予以修改的规范性文件 《丙通知》1999年1月"
+        "23日 修改内容：删除第七条。",
+    ) == {"甲办法": "已废止", "乙规定": "已废止", "丙通知": "已修改"}
+    assert superseding("排污许可管理办法（试行）自2024年7月1日起废止", "") == {
+        "排污许可管理办法（试行）": "已废止"
+    }
+    assert superseding("关于废止《甲办法》的决定（征求意见稿）", "废止《甲办法》。") is None
+    assert superseding("关于修改《甲办法》的说明", "将《甲办法》第六条修改为：") is None
+    assert superseding("关于修改《甲办法》的决定", "根据《乙法》，将第六条修改为：") == {
+        "甲办法": "已修改"
+    }

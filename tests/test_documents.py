@@ -456,6 +456,7 @@ def test_read_file_policy_document_whole():
                 "written": "2021-10-24",
                 "published": "2021-10-26",
                 "effective": "2021-10-26",
+                "expires": None,
             },
             "headings": ["一、总体要求", "（一）指导思想", "二、主要目标"],
             "sources": [

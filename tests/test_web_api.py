@@ -89,7 +89,7 @@ def test_search_hit_has_every_documented_field(client):
         "issuer_derived": False,
         "date": "2013",
         "date_text": "2013年启动至今",
-        "dates": {"written": None, "published": None, "effective": None},
+        "dates": {"written": None, "published": None, "effective": None, "expires": None},
         "doc_number": None,
         "doc_type": None,
         "status": None,
