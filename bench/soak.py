@@ -321,6 +321,25 @@ def commits_until_the_end(samples: list[dict]) -> dict:
     return {"generations_in_last_third": len(last), "passed": len(last) >= 2}
 
 
+def searchers_within_threads(samples: list[dict]) -> dict:
+    """Whether, after warm-up, every server process held at most one searcher per thread it
+    had: searchers released with their thread never outnumber the threads; one leaked per commit
+    soon does."""
+    kept = samples[len(samples) // 6 :]
+    over = [
+        {
+            "seconds": s["seconds"],
+            "pid": p["pid"],
+            "searchers": p["searchers"],
+            "threads": p["threads"],
+        }
+        for s in kept
+        for p in s["processes"]
+        if p["searchers"] > p["threads"]
+    ]
+    return {"samples_over": len(over), "first_over": over[:1], "passed": bool(kept) and not over}
+
+
 def verdicts(report: dict, ratio: float, slack: float, searchers_slack: float) -> dict:
     samples = report["samples"]
     served = report.get("served_issuers", {})
@@ -334,6 +353,7 @@ def verdicts(report: dict, ratio: float, slack: float, searchers_slack: float) -
     return {
         "open_files_flat": flat([s["open_files"] for s in samples], ratio, slack),
         "searchers_flat": flat([s["searchers"] for s in samples], ratio, searchers_slack),
+        "searchers_within_threads": searchers_within_threads(samples),
         "commits_until_the_end": commits_until_the_end(samples),
         "pss_flat": flat([s["pss_mb"] for s in samples], 1.1),
         "disk_bounded": {

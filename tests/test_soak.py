@@ -9,13 +9,14 @@ import shutil
 from conftest import FIXTURES, SEED_FILE
 
 from bench.reliability import write_copies
-from bench.soak import run_soak, workspace
+from bench.soak import run_soak, summary, workspace
 
 # What the short run asserts of bench/soak.py's verdicts (Pss, disk and vectors need the long
 # run: a minute is mostly warm-up for them).
 CHECKED = (
     "open_files_flat",
     "searchers_flat",
+    "searchers_within_threads",
     "commits_until_the_end",
     "requests",
     "final_index_identical",
@@ -51,6 +52,7 @@ def test_soak_keeps_open_files_and_searchers_flat_across_commits(tmp_path):
         say=print,
     )
 
+    print(summary(report))  # shown when the test fails
     generations = {s["generation"] for s in report["samples"] if s["generation"]}
     failed = {
         name: verdict
