@@ -576,6 +576,43 @@ def test_reindex_rate_limit_is_429_with_retry_after(private):
     assert client.post("/api/reindex").status_code == 401
 
 
+def test_reindex_failed_token_guesses_are_limited_per_client(private):
+    """Wrong tokens count per client: past REINDEX_FAILURES of them within the window, that
+    client is refused (429), even with the right token, while another client is not."""
+    app, _, _ = private
+    guesser = app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.8"
+    for number in range(5):
+        response = guesser.post("/api/reindex", headers=bearer(f"guess-{number}"))
+        assert response.status_code == 403
+        assert response.json == error(403, "the reindex token is wrong")
+    for token in ("guess-5", TOKEN):
+        response = guesser.post("/api/reindex", headers=bearer(token))
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "60"
+        assert response.json == error(
+            429, "5 wrong reindex tokens from this client within 60 s; retry in 60 s"
+        )
+    assert other.post("/api/reindex", headers=bearer(TOKEN)).status_code == 200
+
+
+def test_reindex_failed_guesses_are_forgotten_after_the_window(private):
+    app, _, _ = private
+    app.config["REINDEX_FAILURE_WINDOW"] = 0.5
+    client = app.test_client()
+    for number in range(5):
+        assert client.post("/api/reindex", headers=bearer(f"guess-{number}")).status_code == 403
+    response = client.post("/api/reindex", headers=bearer(TOKEN))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    deadline = time.monotonic() + 10
+    while client.post("/api/reindex", headers=bearer(TOKEN)).status_code == 429:
+        assert time.monotonic() < deadline, "the failed guesses were never forgotten"
+        time.sleep(0.1)
+
+
 def test_reindex_while_another_indexer_runs_is_409(private):
     app, _, index = private
     with writer_lock(index):

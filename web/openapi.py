@@ -532,7 +532,8 @@ def openapi_document() -> dict:
                     "summary": "Update the index from the seeds folder (added and changed files).",
                     "description": (
                         "Needs the token of POLICY_SEARCH_REINDEX_TOKEN; without one configured "
-                        "reindex is disabled. At most one run per 5 seconds."
+                        "reindex is disabled. At most one run per 5 seconds; a client that "
+                        "sent 5 wrong tokens within 60 seconds is refused until they age out."
                     ),
                     "security": [{"bearer": []}],
                     "responses": {
@@ -542,7 +543,9 @@ def openapi_document() -> dict:
                         "409": _error("Another indexer holds the index lock."),
                         "413": _error("The request body is too large."),
                         "429": {
-                            **_error("A reindex ran moments ago."),
+                            **_error(
+                                "A reindex ran moments ago, or this client sent too many wrong tokens."
+                            ),
                             "headers": {
                                 "Retry-After": {
                                     "description": "Seconds to wait.",
