@@ -383,6 +383,7 @@ _refresh_lock = threading.Lock()
 def on_data_change(name: str, reload: Callable[[], None]) -> None:
     """Have `refresh_data` call `reload` when the data file `name` (e.g. issuers.txt) changes."""
     _data_reloaders.setdefault(name, []).append(reload)
+    _data_seen.setdefault(name, _signature(name))  # as it is now: the caller reads it from here
 
 
 def refresh_data(force: bool = False) -> list[str] | None:
@@ -393,8 +394,8 @@ def refresh_data(force: bool = False) -> list[str] | None:
     now = time.monotonic()
     if not force and now - _data_checked < REFRESH_INTERVAL:
         return None
-    if not _refresh_lock.acquire(blocking=False):
-        return None  # another thread is looking
+    if not _refresh_lock.acquire(blocking=force):
+        return None  # another thread is looking (`force`: wait for it, then look again)
     try:
         _data_checked = now
         changed = []

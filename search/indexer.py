@@ -289,6 +289,9 @@ def update_index(
     try:
         with writer_lock(index_root, wait):
             analysis.reload_segmenter()  # index with the dictionary on disk, edited or not
+            # and with the issuers table on disk: the watcher's process may serve no request
+            # that would have looked at the data files
+            analysis.refresh_data(force=True)
             _remove_abandoned_builds(index_root)
             try:
                 generation = current_generation(index_root)

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from conftest import SEED_FILE, WEB_FIXTURES
 
+from search import analysis
 from search.errors import IndexLocked, IndexMissing
 from search.indexer import update_index, writer_lock
+from search.issuers import ISSUERS_FILE, canonical_issuer
 from search.layout import (
     CURRENT_FILE,
     MANIFEST_FILE,
@@ -397,3 +399,28 @@ def test_health_facts_follow_the_manifest_written_after_its_commit(seeds_copy, t
         manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
         (problem,) = engine.changes()["warning_files"]
         assert problem["error"] == "not a text file (written by this test)"
+
+
+def test_index_uses_the_issuers_file_on_disk(seeds_copy, tmp_path, monkeypatch):
+    """An indexer in a long-running process (the watcher, which serves no request that would
+    look at the data files) indexes with the issuers table edited since it started."""
+    assert canonical_issuer("Asia Financial") == "Asia Financial"  # the table is loaded
+    data = tmp_path / "data"
+    data.mkdir()
+    override = data / "issuers.txt"
+    override.write_text(ISSUERS_FILE.read_text(encoding="utf-8") + "\n亚洲金融 = Asia Financial\n")
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    index = tmp_path / "index"
+    try:
+        update_index(seeds_copy, index)
+        with SearchIndex(index) as engine:
+            facet = engine.search(SearchRequest(per_page=1))["facets"]["issuer"]
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.refresh_data(force=True)
+    assert {value["value"]: value["count"] for value in facet} == {
+        "北京市人民政府": 4,
+        "北京市发展和改革委员会": 3,
+        "亚洲金融": 1,
+        "国家电投集团产融控股股份有限公司年度报告": 1,
+    }
