@@ -429,12 +429,14 @@ def test_reindex_refuses_every_wrong_token(reindex_app, authorization):
 
 def test_reindex_flood_runs_once_and_refuses_the_rest(reindex_app):
     """8 clients post 5 times each at once, half with a wrong token: one run, 19 refused by the
-    rate limit, every wrong token refused (and none of them used up the allowance)."""
+    rate limit, every wrong token refused (and none of them used up the allowance). Each client
+    has its own address: its 5 wrong tokens stay within the limit of failed guesses."""
     statuses: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     def caller(number: int) -> None:
         client = reindex_app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{number + 1}"
         token = TOKEN if number % 2 == 0 else "wrong"
         for _ in range(5):
             response = client.post("/api/reindex", headers={"Authorization": f"Bearer {token}"})
