@@ -24,7 +24,8 @@ MANIFEST_FILE = "manifest.json"
 # columns, one compressed stored record, vectors kept beside the index (vectorstore.py). An index
 # of another version is rebuilt. 4: canonical issuers, 公文种类 and 时效性 fields, the dictionary's
 # hash. 5: character pairs as arrays beside each segment (pairs.py), not a Whoosh field.
-MANIFEST_VERSION = 5
+# 6: compilation entries' ids from their node's date and their title, not their position.
+MANIFEST_VERSION = 6
 GENERATION_PREFIX = "gen-"
 
 

@@ -15,17 +15,12 @@ if TYPE_CHECKING:
 # Matching entries read for one timeline: nodes beyond them are left out and `truncated` says so.
 TIMELINE_LIMIT = 5000
 ENTRY_FIELDS = ("id", "title", "title_html", "date", "date_text", "issuer", "issuer_canonical")
-_ENTRY_NUMBER = re.compile(r"-e(\d+)$")
+_ENTRY_PART = re.compile(r"-e[0-9a-f]+(?:-\d+)?$")
 
 
 def _node_key(record_id: str) -> str:
-    """An entry's id without its entry number: `<file key>-n<node>`, the node's own id."""
-    return _ENTRY_NUMBER.sub("", record_id)
-
-
-def _entry_number(record_id: str) -> int:
-    match = _ENTRY_NUMBER.search(record_id)
-    return int(match[1]) if match else 0
+    """An entry's id without its entry part: `<file key>-n<node date>`, the node's own id."""
+    return _ENTRY_PART.sub("", record_id)
 
 
 def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_LIMIT) -> dict:
@@ -55,8 +50,7 @@ def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_L
         nodes.values(),
         key=lambda n: (n["date"] is None, n["date"] or "", n["source_file"], n["id"]),
     )
-    for node in ordered:
-        node["entries"].sort(key=lambda e: _entry_number(e["id"]))
+    # each node's entries in the hits' order: by date, then as the file lists them
     return {
         "query": result["query"],
         "entries": entries,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import feedparser
+from conftest import entry_id
 
 from search.records import file_key
 
@@ -24,12 +25,12 @@ def test_feed_is_valid_atom_of_the_matching_records_newest_first(tracking_client
     assert ids == [
         f"http://localhost/documents/{file_key('future-rules.md')}-doc",
         f"http://localhost/documents/{NOTICE}-doc",
-        f"http://localhost/documents/{SEED}-n5-e1",
-        f"http://localhost/documents/{SEED}-n3-e2",
+        f"http://localhost/documents/{entry_id(5, 1)}",
+        f"http://localhost/documents/{entry_id(3, 2)}",
     ]
     drainage = feed.entries[2]
     assert drainage.title.startswith("北京排水集团发布")
-    assert drainage.link == f"http://localhost/documents/{SEED}-n5-e1"
+    assert drainage.link == f"http://localhost/documents/{entry_id(5, 1)}"
     assert drainage.updated == "2021-06-25T00:00:00Z"
     # the snippet travels as escaped HTML with its marks (feed readers may drop <mark>)
     assert "碳中和" in drainage.summary

@@ -318,7 +318,7 @@ TIMELINE = _object(
             "description": "Key nodes holding a matching entry, by date (oldest first).",
             "items": _object(
                 {
-                    "id": {"type": "string", "description": "<file key>-n<node number>."},
+                    "id": {"type": "string", "description": "<file key>-n<node date>."},
                     "date": _nullable("string"),
                     "node_type": _nullable("string"),
                     "confidence": _nullable("number"),
