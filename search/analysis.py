@@ -202,7 +202,7 @@ def reload_segmenter() -> bool:
         return False
     with _segmenter_lock:
         _process = dictionary
-    synonym_groups.cache_clear()
+    _synonym_groups.cache_clear()
     return True
 
 
@@ -369,9 +369,14 @@ def stopwords() -> frozenset[str]:
     )
 
 
-@lru_cache(maxsize=1)
 def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Map each normalised word to its group, each member as its query words (a phrase if several)."""
+    return _synonym_groups(_dictionary().digest)
+
+
+# per dictionary: an indexer's thread (another dictionary than the searches') may ask too
+@lru_cache(maxsize=2)
+def _synonym_groups(dictionary_digest: str) -> dict[str, tuple[tuple[str, ...], ...]]:
     groups: dict[str, tuple[tuple[str, ...], ...]] = {}
     for fields in _data_lines(data_file("synonyms.txt")):
         members = tuple(tuple(query_words(w)) for w in fields)
@@ -417,7 +422,7 @@ def _signature(name: str) -> tuple:
 
 REFRESH_INTERVAL = 1.0  # seconds between two looks at the data files' modification times
 _data_reloaders: dict[str, list[Callable[[], None]]] = {
-    "synonyms.txt": [synonym_groups.cache_clear],
+    "synonyms.txt": [_synonym_groups.cache_clear],
     "stopwords.txt": [stopwords.cache_clear],
     "related_words.txt": [related_words.cache_clear],
 }
