@@ -3,9 +3,11 @@ the domain dictionary, the synonym groups and the stop list (all editable data f
 each overridable by a file of the same name in the folder POLICY_SEARCH_DATA names).
 
 A long-running process picks up edited data files without a restart: `refresh_data()` (called at
-most once a second per process, by the web app) reloads the synonyms and the stop list at once; the
-dictionary decides what the index holds, so it is reloaded (`reload_segmenter`) only alongside an
-index generation built with it (the manifest records the dictionary's hash)."""
+most once a second per process, by the web app) reloads the synonyms, the stop list and the
+issuers at once; the dictionary decides what the index holds, so a process's searches take an
+edited one (`reload_segmenter`) only alongside an index generation built with it (the manifest
+records the dictionary's hash), while an indexer builds that generation with the file on disk
+in its own thread (`dictionary_on_disk`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,8 +59,6 @@ def data_file(name: str) -> Path:
 MAX_COMPOUND = 12
 
 _segmenter_lock = threading.Lock()
-_segmenter = None
-_dictionary_hash: str | None = None  # of the dictionary the segmenter loaded
 
 
 def _data_lines(path: Path) -> Iterator[list[str]]:
@@ -92,24 +93,64 @@ def _new_segmenter(dictionary: bytes, fresh: bool = False):
     return segmenter
 
 
-def _load_segmenter():
+class _Dictionary:
+    """A segmenter loaded with one version of dictionary.txt, and the words found inside words
+    with it (cached: words recur, and that search cost more than the segmentation itself)."""
+
+    def __init__(self, dictionary: bytes, fresh: bool):
+        self.digest = hashlib.sha256(dictionary).hexdigest()
+        self.segmenter = _new_segmenter(dictionary, fresh)
+        self.word_parts = lru_cache(maxsize=1 << 18)(self._word_parts)
+
+    def _word_parts(self, word: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
+        """A word lower-cased and the dictionary words inside it (offsets within the word), or
+        None for punctuation and spaces."""
+        if not _is_word(word):
+            return None
+        length = len(word)
+        inner: tuple[tuple[str, int, int], ...] = ()
+        if 2 < length <= MAX_COMPOUND:
+            inner = tuple(
+                (word[i : i + size].lower(), i, i + size)
+                for size in range(2, length)
+                for i in range(length - size + 1)
+                if _has_word(self.segmenter, word[i : i + size])
+            )
+        return word.lower(), inner
+
+
+# The process's dictionary segments queries and highlights: the one that built the generation
+# served. An indexer segments with the dictionary on disk (`dictionary_on_disk`), set for its
+# own thread only, so that a process serving while it indexes (the watcher in a one-process
+# server) keeps its searches' words in line with the index they search until the new one is
+# current (watch.follow_data_files then switches with `reload_segmenter`).
+_process: _Dictionary | None = None
+_indexing = threading.local()  # .dictionary: the thread's own, while it indexes
+_on_disk: _Dictionary | None = None  # the last loaded for an indexer: reused while unchanged
+
+
+def _dictionary() -> _Dictionary:
+    own = getattr(_indexing, "dictionary", None)
+    if own is not None:
+        return own
+    if _process is not None:
+        return _process
+    return _load_process_dictionary()
+
+
+def _load_process_dictionary() -> _Dictionary:
     """The segmenter with the domain dictionary, loaded once per process (and on reload)."""
-    global _segmenter, _dictionary_hash
-    if _segmenter is not None:
-        return _segmenter
+    global _process
     with _segmenter_lock:
-        if _segmenter is None:
-            dictionary = data_file(DICTIONARY_NAME).read_bytes()
-            segmenter = _new_segmenter(dictionary)
-            _dictionary_hash = hashlib.sha256(dictionary).hexdigest()
-            _segmenter = segmenter
-    return _segmenter
+        if _process is None:
+            _process = _Dictionary(data_file(DICTIONARY_NAME).read_bytes(), fresh=False)
+    return _process
 
 
 def loaded_dictionary_hash() -> str:
-    """The sha256 of the dictionary the segmenter uses (recorded in each index generation)."""
-    _load_segmenter()
-    return _dictionary_hash  # type: ignore[return-value]
+    """The sha256 of the dictionary this thread segments with (an indexer's: the one recorded in
+    the generation it builds)."""
+    return _dictionary().digest
 
 
 def dictionary_file_hash() -> str | None:
@@ -120,23 +161,48 @@ def dictionary_file_hash() -> str | None:
         return None
 
 
-def reload_segmenter() -> bool:
-    """Load the dictionary file again if it changed; True when it did. Everything computed with
-    the old one (the words inside words, the synonyms' query words) is forgotten."""
-    global _segmenter, _dictionary_hash
-    _load_segmenter()
+def _read_on_disk() -> _Dictionary | None:
+    """The dictionary file on disk now, loaded (or the last one loaded, unchanged); None when it
+    is the process's own or cannot be read (being replaced, or gone: the one loaded stays)."""
+    global _on_disk
     try:
         dictionary = data_file(DICTIONARY_NAME).read_bytes()
-    except OSError:  # being replaced, or gone: keep the one loaded
-        return False
+    except OSError:
+        return None
     digest = hashlib.sha256(dictionary).hexdigest()
-    if digest == _dictionary_hash:
-        return False
-    segmenter = _new_segmenter(dictionary, fresh=True)
+    if digest == (_process or _load_process_dictionary()).digest:
+        return None
     with _segmenter_lock:
-        _segmenter, _dictionary_hash = segmenter, digest
-    _word_parts.cache_clear()
-    synonym_groups.cache_clear()
+        if _on_disk is None or _on_disk.digest != digest:
+            _on_disk = _Dictionary(dictionary, fresh=True)
+        return _on_disk
+
+
+@contextmanager
+def dictionary_on_disk() -> Iterator[str]:
+    """Segment with the dictionary file on disk in this thread only (an indexer), whether or not
+    it was edited since the process loaded its own; yields its hash."""
+    dictionary = _read_on_disk()
+    if dictionary is None:
+        yield loaded_dictionary_hash()
+        return
+    _indexing.dictionary = dictionary
+    try:
+        yield dictionary.digest
+    finally:
+        del _indexing.dictionary
+
+
+def reload_segmenter() -> bool:
+    """The process segments with the dictionary file if it changed; True when it did. Everything
+    computed with the old one (the synonyms' query words) is forgotten."""
+    global _process
+    dictionary = _read_on_disk()
+    if dictionary is None:
+        return False
+    with _segmenter_lock:
+        _process = dictionary
+    _synonym_groups.cache_clear()
     return True
 
 
@@ -168,18 +234,18 @@ def _is_word(text: str) -> bool:
 
 def segment(text: str) -> list[tuple[str, int, int]]:
     """jieba's default segmentation: (word, start, end) for every word, punctuation included."""
-    return _load_segmenter().tokenize(fold_width(text), "default", True)
+    return _dictionary().segmenter.tokenize(fold_width(text), "default", True)
 
 
 def index_tokens(text: str) -> list[tuple[str, int, int, int]]:
     """(term, position, start, end) as indexed: each word at its ordinal position, preceded by
     the dictionary words inside it (search mode) at the same position, so that `排放` finds
     碳排放 while phrase queries see one position per word."""
-    segmenter = _load_segmenter()
+    dictionary = _dictionary()
     out: list[tuple[str, int, int, int]] = []
     position = 0
-    for word, start, end in segmenter.tokenize(fold_width(text), "default", True):
-        parts = _word_parts(word)
+    for word, start, end in dictionary.segmenter.tokenize(fold_width(text), "default", True):
+        parts = dictionary.word_parts(word)
         if parts is None:
             continue
         lowered, inner = parts
@@ -188,26 +254,6 @@ def index_tokens(text: str) -> list[tuple[str, int, int, int]]:
         out.append((lowered, position, start, end))
         position += 1
     return out
-
-
-@lru_cache(maxsize=1 << 18)
-def _word_parts(word: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
-    """A word lower-cased and the dictionary words inside it (offsets within the word), or None
-    for punctuation and spaces. Cached: words recur, and the search for the words inside one
-    cost more than the segmentation itself."""
-    if not _is_word(word):
-        return None
-    length = len(word)
-    inner: tuple[tuple[str, int, int], ...] = ()
-    if 2 < length <= MAX_COMPOUND:
-        segmenter = _load_segmenter()
-        inner = tuple(
-            (word[i : i + size].lower(), i, i + size)
-            for size in range(2, length)
-            for i in range(length - size + 1)
-            if _has_word(segmenter, word[i : i + size])
-        )
-    return word.lower(), inner
 
 
 def query_words(text: str) -> list[str]:
@@ -323,9 +369,14 @@ def stopwords() -> frozenset[str]:
     )
 
 
-@lru_cache(maxsize=1)
 def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Map each normalised word to its group, each member as its query words (a phrase if several)."""
+    return _synonym_groups(_dictionary().digest)
+
+
+# per dictionary: an indexer's thread (another dictionary than the searches') may ask too
+@lru_cache(maxsize=2)
+def _synonym_groups(dictionary_digest: str) -> dict[str, tuple[tuple[str, ...], ...]]:
     groups: dict[str, tuple[tuple[str, ...], ...]] = {}
     for fields in _data_lines(data_file("synonyms.txt")):
         members = tuple(tuple(query_words(w)) for w in fields)
@@ -371,7 +422,7 @@ def _signature(name: str) -> tuple:
 
 REFRESH_INTERVAL = 1.0  # seconds between two looks at the data files' modification times
 _data_reloaders: dict[str, list[Callable[[], None]]] = {
-    "synonyms.txt": [synonym_groups.cache_clear],
+    "synonyms.txt": [_synonym_groups.cache_clear],
     "stopwords.txt": [stopwords.cache_clear],
     "related_words.txt": [related_words.cache_clear],
 }
@@ -383,6 +434,7 @@ _refresh_lock = threading.Lock()
 def on_data_change(name: str, reload: Callable[[], None]) -> None:
     """Have `refresh_data` call `reload` when the data file `name` (e.g. issuers.txt) changes."""
     _data_reloaders.setdefault(name, []).append(reload)
+    _data_seen.setdefault(name, _signature(name))  # as it is now: the caller reads it from here
 
 
 def refresh_data(force: bool = False) -> list[str] | None:
@@ -393,8 +445,8 @@ def refresh_data(force: bool = False) -> list[str] | None:
     now = time.monotonic()
     if not force and now - _data_checked < REFRESH_INTERVAL:
         return None
-    if not _refresh_lock.acquire(blocking=False):
-        return None  # another thread is looking
+    if not _refresh_lock.acquire(blocking=force):
+        return None  # another thread is looking (`force`: wait for it, then look again)
     try:
         _data_checked = now
         changed = []

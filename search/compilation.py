@@ -3,6 +3,7 @@ a numbered list of entries with labelled lines, read as one record per entry."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -46,6 +47,9 @@ class _Node:
     node_type: str | None = None
     confidence: float | None = None
     entries: int = 0
+    # in its entries' ids: its date's digits ("0" undated or outside every node), numbered
+    # from the second node of one date on
+    id_part: str = "0"
 
 
 @dataclass
@@ -89,6 +93,15 @@ class Compilation:
         self.analysis_time: str | None = None
         self.region: str | None = None
         self.sector: str | None = None
+        # how many times each node id part, and each (node, entry) id part, was given so far
+        self.id_parts_given: dict[tuple[str, ...], int] = {("0",): 1}  # "0": outside every node
+
+    def unique_id_part(self, part: str, *within: str) -> str:
+        """`part` the first time (under `within`) in this file, then `part-2`, `part-3`, ...:
+        numbered for exact duplicates only."""
+        key = (*within, part)
+        count = self.id_parts_given[key] = self.id_parts_given.get(key, 0) + 1
+        return part if count == 1 else f"{part}-{count}"
 
     def warn(self, code: str, message: str, line: int | None) -> None:
         self.report.warnings.append(IngestWarning(code, message, line))
@@ -108,6 +121,10 @@ class Compilation:
                 text = heading_text(block)
                 if _is_node_heading(text):
                     current = self.node(text, len(nodes) + 1, span[0] + 1)
+                    # the node's date, not its position: a node inserted above changes no id
+                    current.id_part = self.unique_id_part(
+                        re.sub(r"\D", "", current.date or "") or "0"
+                    )
                     nodes.append(current)
                 elif head.tag == "h1" and self.title is None:
                     self.title = text
@@ -186,7 +203,7 @@ class Compilation:
     def record(self, entry: _Entry) -> Record:
         node = entry.node
         record = Record(
-            id=f"{self.key}-n{node.index or 0}-e{entry.index}",
+            id="",  # from its title, once read
             kind="entry",
             source_file=self.source_file,
             title="",
@@ -202,6 +219,7 @@ class Compilation:
             raw="\n".join(self.source_lines[entry.start : entry.end]).rstrip(),
         )
         _fill(record, entry.lines, self.report.warnings)
+        record.id = f"{self.key}-n{node.id_part}-e{self.entry_id_part(node, record)}"
         where = entry.start + 1
         if not record.title:
             self.warn("no_title", "an entry has no title", where)
@@ -210,6 +228,15 @@ class Compilation:
         if record.issuer is None and record.sources and is_publisher(record.sources[0].label):
             record.issuer, record.issuer_derived = record.sources[0].label, True
         return record
+
+    def entry_id_part(self, node: _Node, record: Record) -> str:
+        """The entry's own identity, not its position: a short hash of its node's date and its
+        title (its text when it has none), so that an entry inserted above it changes neither
+        its id nor any bookmark or feed id naming it; numbered only when one key node holds
+        the same title twice."""
+        identity = f"{node.date or ''}\n{record.title or record.raw}"
+        digest = hashlib.sha1(identity.encode("utf-8")).hexdigest()[:8]
+        return self.unique_id_part(digest, node.id_part)
 
     def check_truncation(self, entries: list[_Entry], record: Record) -> None:
         """Mark the file's last entry truncated when the file seems cut short inside it."""

@@ -292,8 +292,12 @@ def update_index(
         raise ValueError(f"vectors must be one of {VECTOR_MODES}, not {vectors!r}")
     started = time.monotonic()
     try:
-        with writer_lock(index_root, wait):
-            analysis.reload_segmenter()  # index with the dictionary on disk, edited or not
+        # index with the dictionary on disk, edited or not; in this thread only: the searches a
+        # serving process answers meanwhile keep the dictionary of the generation they search
+        with writer_lock(index_root, wait), analysis.dictionary_on_disk():
+            # and with the issuers table on disk: the watcher's process may serve no request
+            # that would have looked at the data files
+            analysis.refresh_data(force=True)
             _remove_abandoned_builds(index_root)
             try:
                 generation = current_generation(index_root)

@@ -1,15 +1,22 @@
 """One name per issuing body: the alias table `data/issuers.txt` (canonical name = alias = ...),
-applied when indexing (the issuer facet holds canonical names) and to the `issuer` filter."""
+applied when indexing (the issuer facet holds canonical names) and to the `issuer` filter.
+
+Like the other data files, a file of the same name in the data folder replaces it, and an edit
+is used by a running process at its next look (`analysis.refresh_data`), without a restart."""
 
 from __future__ import annotations
 
-from functools import cache
+import logging
+import threading
 from pathlib import Path
 
-from .analysis import DATA_DIR
+from . import analysis
 from .errors import SearchError
 
-ISSUERS_FILE = DATA_DIR / "issuers.txt"
+ISSUERS_NAME = "issuers.txt"
+ISSUERS_FILE = analysis.DATA_DIR / ISSUERS_NAME
+
+log = logging.getLogger(__name__)
 
 
 def _key(name: str) -> str:
@@ -37,9 +44,33 @@ def read_table(path: Path) -> dict[str, str]:
     return table
 
 
-@cache
+_loaded: dict[str, str] | None = None  # the table in use
+_load_lock = threading.Lock()
+
+
+def reload_table() -> None:
+    """Read the issuers file in use again. A table that cannot be read (an alias of two bodies,
+    a file being replaced) is logged and the one in use is kept: an edit loses nothing."""
+    global _loaded
+    with _load_lock:
+        path = analysis.data_file(ISSUERS_NAME)
+        try:
+            _loaded = read_table(path)
+        except (SearchError, OSError, UnicodeDecodeError) as exc:
+            if _loaded is None and path == ISSUERS_FILE:
+                raise  # the packaged table itself: nothing to fall back to
+            log.warning("%s; the issuers table in use is kept", exc)
+            if _loaded is None:
+                _loaded = read_table(ISSUERS_FILE)
+
+
 def _table() -> dict[str, str]:
-    return read_table(ISSUERS_FILE)
+    if _loaded is None:
+        reload_table()
+    return _loaded  # type: ignore[return-value]
+
+
+analysis.on_data_change(ISSUERS_NAME, reload_table)
 
 
 def canonical_issuer(name: str | None) -> str | None:

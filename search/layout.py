@@ -24,7 +24,8 @@ MANIFEST_FILE = "manifest.json"
 # columns, one compressed stored record, vectors kept beside the index (vectorstore.py). An index
 # of another version is rebuilt. 4: canonical issuers, 公文种类 and 时效性 fields, the dictionary's
 # hash. 5: character pairs as arrays beside each segment (pairs.py), not a Whoosh field. 6: the
-# 施行 and expiry days stored, 时效性 stored without the calendar's part (validity.py).
+# 施行 and expiry days stored, 时效性 stored without the calendar's part (validity.py); compilation
+# entries' ids from their node's date and their title, not their position.
 MANIFEST_VERSION = 6
 GENERATION_PREFIX = "gen-"
 

@@ -30,7 +30,7 @@ FIELDS = (
     "id", "title", "issuer", "issuer_canonical", "date", "date_text", "kind", "doc_type",
     "node_date", "source_file",
 )  # fmt: skip
-_ENTRY_NUMBER = re.compile(r"-e\d+$")
+_ENTRY_PART = re.compile(r"-e[0-9a-f]+(?:-\d+)?$")  # an entry's part of its id
 # Words of any policy text, which the stop list keeps for searching but say nothing of what a
 # record is about.
 GENERIC_WORDS = frozenset(
@@ -104,7 +104,7 @@ def related(index: SearchIndex, record_id: str, limit: int = MAX_RELATED) -> dic
         raise DocumentNotFound(f"no record has the id {record_id!r}")
     record = unpack(searcher.stored_fields(docnum)["record"])
     reader = searcher.reader()
-    node = _ENTRY_NUMBER.sub("", record_id) if record["kind"] == "entry" else None
+    node = _ENTRY_PART.sub("", record_id) if record["kind"] == "entry" else None
     terms = key_terms(reader, record["title"], record["content"])
 
     scores: dict[int, float] = {}
@@ -142,7 +142,7 @@ def related(index: SearchIndex, record_id: str, limit: int = MAX_RELATED) -> dic
         if other == docnum:
             continue
         found = unpack(searcher.stored_fields(other)["record"])
-        if node and _ENTRY_NUMBER.sub("", found["id"]) == node:
+        if node and _ENTRY_PART.sub("", found["id"]) == node:
             continue  # a sibling of the same key node: the detail page lists those apart
         out.append(
             {

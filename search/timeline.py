@@ -15,17 +15,12 @@ if TYPE_CHECKING:
 # Matching entries shown in one timeline: the newest; older ones are left out and `truncated` says so.
 TIMELINE_LIMIT = 5000
 ENTRY_FIELDS = ("id", "title", "title_html", "date", "date_text", "issuer", "issuer_canonical")
-_ENTRY_NUMBER = re.compile(r"-e(\d+)$")
+_ENTRY_PART = re.compile(r"-e[0-9a-f]+(?:-\d+)?$")
 
 
 def _node_key(record_id: str) -> str:
-    """An entry's id without its entry number: `<file key>-n<node>`, the node's own id."""
-    return _ENTRY_NUMBER.sub("", record_id)
-
-
-def _entry_number(record_id: str) -> int:
-    match = _ENTRY_NUMBER.search(record_id)
-    return int(match[1]) if match else 0
+    """An entry's id without its entry part: `<file key>-n<node date>`, the node's own id."""
+    return _ENTRY_PART.sub("", record_id)
 
 
 def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_LIMIT) -> dict:
@@ -54,8 +49,8 @@ def timeline(index: SearchIndex, request: SearchRequest, limit: int = TIMELINE_L
         nodes.values(),
         key=lambda n: (n["date"] is None, n["date"] or "", n["source_file"], n["id"]),
     )
-    for node in ordered:
-        node["entries"].sort(key=lambda e: _entry_number(e["id"]))
+    for node in ordered:  # by date, then as the file lists them (the sort keeps ties in file order)
+        node["entries"].sort(key=lambda entry: entry["date"] or "")
     return {
         "query": result["query"],
         "entries": len(result["hits"]),

@@ -317,9 +317,10 @@ def follow_data_files(index_root: Path, force: bool = False) -> None:
     if analysis.refresh_data(force) is None:
         return  # looked less than a second ago
     generation = current_generation(Path(index_root))
-    if generation is None or generation.name == _followed["generation"]:
+    # the whole path: a process (a test run) may follow more than one index folder
+    if generation is None or str(generation) == _followed["generation"]:
         return
-    _followed["generation"] = generation.name
+    _followed["generation"] = str(generation)
     try:
         with open(generation / MANIFEST_FILE, encoding="utf-8") as handle:
             built_with = json.load(handle).get("dictionary")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -18,10 +19,12 @@ from bench.load import Server, free_port, serve
 from search.cli import main
 from search.indexer import update_index
 from search.query import SearchIndex
+from search.records import file_key
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"
+SEED_KEY = file_key(SEED_FILE.name)
 SHARED = REPO.parent / "shared"
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -224,3 +227,30 @@ def served(seeds: Path, root: Path, *options: str, token: str = "") -> Iterator[
         serve(command, port, "/api/health", 60, env, log, REPO) as server,
     ):
         yield server
+
+
+# --- compilation entries' ids ----------------------------------------------------------------
+
+
+@functools.cache
+def _entry_ids() -> dict[tuple[str, int | None, int], str]:
+    """(file key, node number, entry number) -> id, for every compilation entry of the seeds and
+    the fixtures (each file keyed by its name, as the tests copy them into a seeds folder)."""
+    from search.documents import read_file
+    from search.records import file_key
+
+    found = {}
+    for path in [*SEEDS.glob("*.md"), *FIXTURES.rglob("*.md")]:
+        records, _ = read_file(path, path.parent)
+        for record in records:
+            if record.kind == "entry":
+                where = (file_key(path.name), record.node_index, record.entry_index)
+                found[where] = record.id
+    return found
+
+
+def entry_id(node: int | None, number: int, key: str = SEED_KEY) -> str:
+    """The id of entry `number` of key node `node` (1-based, in the file's order; None: before
+    any node) of the compilation whose file key is `key`. The ids come from the entries' dates
+    and titles (search/compilation.py; tests/test_documents.py tests them), not their places."""
+    return _entry_ids()[(key, node, number)]

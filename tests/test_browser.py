@@ -7,7 +7,7 @@ import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REPO, SEEDS, WEB_FIXTURES, XSS_FILE, served
+from conftest import REPO, SEEDS, WEB_FIXTURES, XSS_FILE, entry_id, served
 from playwright.sync_api import expect, sync_playwright
 
 from search.records import file_key
@@ -32,7 +32,7 @@ IMG = "<img src=x onerror=alert(2)>"
 
 
 def entry(node: int, number: int, key: str = SEED) -> str:
-    return f"{key}-n{node}-e{number}"
+    return entry_id(node, number, key)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
-from conftest import SEEDS, TRACKING_FIXTURES, served
+from conftest import SEEDS, TRACKING_FIXTURES, entry_id, served
 from playwright.sync_api import expect
 from test_browser import ARTIFACTS, Tab, browser, query, total  # noqa: F401 - browser: fixture
 
@@ -70,7 +70,7 @@ def test_timeline_of_the_region_from_the_search_page_and_back(server, tab):
     expect(first.locator(".confidence")).to_have_text("可信度 0.58")
     expect(first.locator(".node-entries > li")).to_have_count(3)
     first.locator(".node-entries a").nth(1).click()
-    assert urlsplit(page.url).path == f"/documents/{SEED}-n1-e2"
+    assert urlsplit(page.url).path == f"/documents/{entry_id(1, 2)}"
     page.go_back()
     page.locator("#back-to-search").click()
     assert urlsplit(page.url).path == "/"
@@ -81,7 +81,7 @@ def test_timeline_of_words_shows_the_drainage_entry(server, tab):
     page = tab.page
     page.goto(server + "/timeline?q=碳中和")
     expect(page.locator("li.node")).to_have_count(2)
-    entry = page.locator(f'li[data-id="{SEED}-n5-e1"]')
+    entry = page.locator(f'li[data-id="{entry_id(5, 1)}"]')
     expect(entry).to_contain_text("北京排水集团")
     expect(entry.locator("mark").first).to_have_text("碳中和")
 
@@ -136,16 +136,16 @@ def test_feed_link_of_the_current_search_parses_as_atom(server, tab):
     assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
     feed = feedparser.parse(response.body())
     assert not feed.bozo and feed.version == "atom10"
-    assert f"{server}/documents/{SEED}-n5-e1" in [entry.link for entry in feed.entries]
+    assert f"{server}/documents/{entry_id(5, 1)}" in [entry.link for entry in feed.entries]
 
 
 def test_related_records_on_the_detail_page(server, tab):
     page = tab.page
-    page.goto(server + f"/documents/{SEED}-n5-e1")
+    page.goto(server + f"/documents/{entry_id(5, 1)}")
     related = page.locator("ol.related > li")
     expect(related.first).to_be_visible()
     ids = related.evaluate_all("items => items.map(item => item.dataset.id)")
-    assert 1 <= len(ids) <= 5 and f"{SEED}-n5-e1" not in ids
+    assert 1 <= len(ids) <= 5 and entry_id(5, 1) not in ids
     related.first.locator("a").click()
     assert urlsplit(page.url).path == f"/documents/{ids[0]}"
 
@@ -188,7 +188,7 @@ def test_screenshots_of_tracking_desktop_and_phone(server, browser):  # noqa: F8
         for label, path in (
             ("timeline", "/timeline?region=北京市"),
             ("search-tracking", "/?q=碳排放权&issuer=北京市发改委"),
-            ("related", f"/documents/{SEED}-n5-e1"),
+            ("related", f"/documents/{entry_id(5, 1)}"),
             ("notice", f"/documents/{NOTICE}"),
         ):
             page.goto(server + path)

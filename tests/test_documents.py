@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from conftest import entry_id
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ ID = re.compile(r"^[0-9a-z-]+$")
 
 SEED_COMPILATION = "北京市 工业领域 碳排量关键节点政策与事件汇编"
 ENERGY_PLAN = '北京市"十四五"阶段能源发展计划'
+ENERGY_PLAN_DIGEST = hashlib.sha1(f"2020-04-15\n{ENERGY_PLAN}".encode()).hexdigest()[:8]
 ENERGY_PLAN_SOURCE = Source(
     "北京市发展改革委",
     "https://fgw.beijing.gov.cn/fgwzwgk/2024zcwj/ghjhwb/wngh/202204/W020240628797068019955.pdf",
@@ -88,7 +90,7 @@ def test_read_file_seed_titles_in_order(seed):
 def test_read_file_seed_first_entry_whole(seed):
     records, _ = seed
     assert without_raw(records[0]) == entry(
-        id=f"{file_key('beijing-industry-carbon-key-nodes.md')}-n1-e1",
+        id=f"{file_key('beijing-industry-carbon-key-nodes.md')}-n20200415-e{ENERGY_PLAN_DIGEST}",
         source_file="beijing-industry-carbon-key-nodes.md",
         title=ENERGY_PLAN,
         content="采取多项举措达成能源结构优化的新进展和能源使用效能的持续领跑。具体涵盖煤炭产能的压缩、"
@@ -213,9 +215,73 @@ def test_read_file_seed_ids_stable_and_unique(seed):
     assert ids == [record.id for record in again]
     assert len(set(ids)) == len(ids)
     assert all(ID.match(record_id) for record_id in ids)
+    # <file key>-n<node date>-e<sha1 of the node date and the title>, numbered from the second
+    # entry of one title in a node on
+    key = file_key("beijing-industry-carbon-key-nodes.md")
+    event = "2021-03-01\n北京市政府工作报告中提出的能源消耗强度降低指标"
     assert ids[:4] == [
-        f"{file_key('beijing-industry-carbon-key-nodes.md')}-n{node}-e{index}"
-        for node, index in [(1, 1), (1, 2), (1, 3), (2, 1)]
+        f"{key}-n20200415-e{ENERGY_PLAN_DIGEST}",
+        f"{key}-n20200415-e{ENERGY_PLAN_DIGEST}-2",
+        f"{key}-n20200415-e{ENERGY_PLAN_DIGEST}-3",
+        f"{key}-n20210301-e{hashlib.sha1(event.encode()).hexdigest()[:8]}",
+    ]
+
+
+def compilation_text(nodes: list[tuple[str, list[str]]]) -> str:
+    """A key-node compilation of the given nodes (date, entry titles), entries numbered 1, 2, ..."""
+    text = "# 上海市 交通领域 碳排量关键节点政策与事件汇编\n\n分析时间: 2025-06-01 10:00:00\n"
+    for date, titles in nodes:
+        text += f"\n## 关键节点: {date} (政策) - 可信度: 0.7\n\n"
+        for number, title in enumerate(titles, 1):
+            text += f"{number}. **{title}**\n   - **颁布日期**: {date}\n"
+            text += "   - **颁布单位**: 上海市人民政府\n\n"
+    return text
+
+
+def ids_by_title(text: str) -> list[tuple[str, str]]:
+    records, report = parse_text(text, "shanghai.md")
+    assert report.warnings == []
+    return [(record.title, record.id) for record in records]
+
+
+def test_compilation_entry_ids_survive_an_insertion_above_them():
+    """A bookmark or a feed id names the same entry after entries (or a key node) are inserted
+    above it: each id comes from the entry's node date and title, not from its position."""
+    nodes = [
+        ("2024-01-10", ["上海市氢能推广方案", "上海港岸电设施投运", "上海市公交电动化计划"]),
+        ("2024-03-01", ["上海市碳普惠办法", "上海港岸电设施投运"]),
+    ]
+    before = ids_by_title(compilation_text(nodes))
+    inserted = [
+        ("2023-12-01", ["上海市交通碳达峰方案"]),  # a whole key node above the others
+        ("2024-01-10", ["上海市新能源车补贴细则", *nodes[0][1]]),  # an entry at a node's top
+        ("2024-03-01", ["上海市碳排放交易规则", *nodes[1][1]]),
+    ]
+    after = ids_by_title(compilation_text(inserted))
+    new_titles = {"上海市交通碳达峰方案", "上海市新能源车补贴细则", "上海市碳排放交易规则"}
+    assert [(title, id_) for title, id_ in after if title not in new_titles] == before
+    assert len({id_ for _, id_ in after}) == len(after) == 8
+
+
+def test_compilation_entry_ids_number_only_exact_duplicates():
+    key = file_key("shanghai.md")
+    same = ["上海港岸电设施投运", "上海港岸电设施投运"]
+    digest = hashlib.sha1("2024-01-10\n上海港岸电设施投运".encode()).hexdigest()[:8]
+    assert ids_by_title(compilation_text([("2024-01-10", same)])) == [
+        ("上海港岸电设施投运", f"{key}-n20240110-e{digest}"),
+        ("上海港岸电设施投运", f"{key}-n20240110-e{digest}-2"),
+    ]
+    # another entry above the two leaves them as they were
+    moved = ids_by_title(compilation_text([("2024-01-10", ["上海市氢能推广方案", *same])]))
+    assert moved[1:] == [
+        ("上海港岸电设施投运", f"{key}-n20240110-e{digest}"),
+        ("上海港岸电设施投运", f"{key}-n20240110-e{digest}-2"),
+    ]
+    # two key nodes of one date: the second's part is numbered
+    twice = ids_by_title(compilation_text([("2024-01-10", same[:1]), ("2024-01-10", same[:1])]))
+    assert twice == [
+        ("上海港岸电设施投运", f"{key}-n20240110-e{digest}"),
+        ("上海港岸电设施投运", f"{key}-n20240110-2-e{digest}"),
     ]
 
 
@@ -253,7 +319,7 @@ def test_read_file_empty_file():
 def test_read_file_variants_entry_before_any_node():
     records, report = read_fixture("variants.md")
     assert without_raw(records[0]) == entry(
-        id=f"{file_key('variants.md')}-n0-e1",
+        id=entry_id(None, 1, file_key("variants.md")),
         source_file="variants.md",
         title="上海市碳达峰实施方案",
         content="明确交通领域碳达峰路径。",
@@ -277,7 +343,7 @@ def test_read_file_variants_nested_bullets():
     records, _ = read_fixture("variants.md")
     url = "https://jtw.sh.gov.cn/zxzfxx/20210715/abc.html"
     assert without_raw(records[1]) == entry(
-        id=f"{file_key('variants.md')}-n1-e1",
+        id=entry_id(1, 1, file_key("variants.md")),
         source_file="variants.md",
         title="上海市交通节能减排专项扶持办法",
         # The content label's own value is empty; its nested bullets continue it.
@@ -641,8 +707,9 @@ def test_read_file_five_megabytes_in_seconds(tmp_path):
     assert (len(records), report.found_nodes, report.warnings) == (4 * copies, copies, [])
     assert len({record.id for record in records}) == len(records)
     last = records[-1]
+    last_digest = hashlib.sha1("2021-06-01\n北京市第4批节能技术改造项目".encode()).hexdigest()[:8]
     assert (last.id, last.date, last.issuer, last.issuer_derived) == (
-        f"{file_key('big.md')}-n{copies}-e4",
+        f"{file_key('big.md')}-n20210601-{copies}-e{last_digest}",
         "2021-06-04",
         "北京市人民政府",
         True,

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import feedparser
 import pytest
-from conftest import served
+from conftest import entry_id, served
 
 from search.config import Settings, settings_from_env
 from search.indexer import update_index
@@ -32,12 +32,12 @@ def test_feed_is_valid_atom_of_the_matching_records_newest_first(tracking_client
     assert ids == [
         f"tag:policy-search,2024:record/{file_key('future-rules.md')}-doc",
         f"tag:policy-search,2024:record/{NOTICE}-doc",
-        f"tag:policy-search,2024:record/{SEED}-n5-e1",
-        f"tag:policy-search,2024:record/{SEED}-n3-e2",
+        f"tag:policy-search,2024:record/{entry_id(5, 1)}",
+        f"tag:policy-search,2024:record/{entry_id(3, 2)}",
     ]
     drainage = feed.entries[2]
     assert drainage.title.startswith("北京排水集团发布")
-    assert drainage.link == f"http://localhost/documents/{SEED}-n5-e1"
+    assert drainage.link == f"http://localhost/documents/{entry_id(5, 1)}"
     assert drainage.updated == "2021-06-25T00:00:00Z"
     # the snippet travels as escaped HTML with its marks (feed readers may drop <mark>)
     assert "碳中和" in drainage.summary
@@ -138,8 +138,8 @@ CARBON = "%E7%A2%B3%E4%B8%AD%E5%92%8C"  # 碳中和, percent-encoded
 CARBON_IDS = [
     f"{file_key('future-rules.md')}-doc",
     f"{NOTICE}-doc",
-    f"{SEED}-n5-e1",
-    f"{SEED}-n3-e2",
+    entry_id(5, 1),
+    entry_id(3, 2),
 ]
 
 

@@ -8,14 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEED_FILE, WEB_FIXTURES
+from conftest import SEED_FILE, WEB_FIXTURES, entry_id
 
+from search import analysis, watch
 from search.errors import IndexLocked, IndexMissing
 from search.indexer import update_index, writer_lock
+from search.issuers import ISSUERS_FILE, canonical_issuer
 from search.layout import (
     CURRENT_FILE,
     MANIFEST_FILE,
@@ -224,7 +227,7 @@ def test_index_keeps_one_compressed_record_in_separate_segment_files(seeds_copy,
             stored = reader.stored_fields(0)
             assert list(stored) == ["record"] and isinstance(stored["record"], bytes)
             record = unpack(stored["record"])
-            assert "raw" not in record and record["id"].endswith("-n1-e1")
+            assert "raw" not in record and record["id"] == entry_id(1, 1)
             # numbers are plain columns: no many-tiered terms for them in the term index
             assert {field for field, _ in reader.all_terms()} == {
                 "content", "doc_type", "id", "issuer", "kind", "meta", "node_type",
@@ -397,3 +400,74 @@ def test_health_facts_follow_the_manifest_written_after_its_commit(seeds_copy, t
         manifest_path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
         (problem,) = engine.changes()["warning_files"]
         assert problem["error"] == "not a text file (written by this test)"
+
+
+def test_index_uses_the_issuers_file_on_disk(seeds_copy, tmp_path, monkeypatch):
+    """An indexer in a long-running process (the watcher, which serves no request that would
+    look at the data files) indexes with the issuers table edited since it started."""
+    assert canonical_issuer("Asia Financial") == "Asia Financial"  # the table is loaded
+    data = tmp_path / "data"
+    data.mkdir()
+    override = data / "issuers.txt"
+    override.write_text(ISSUERS_FILE.read_text(encoding="utf-8") + "\n亚洲金融 = Asia Financial\n")
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    index = tmp_path / "index"
+    try:
+        update_index(seeds_copy, index)
+        with SearchIndex(index) as engine:
+            facet = engine.search(SearchRequest(per_page=1))["facets"]["issuer"]
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.refresh_data(force=True)
+    assert {value["value"]: value["count"] for value in facet} == {
+        "北京市人民政府": 4,
+        "北京市发展和改革委员会": 3,
+        "亚洲金融": 1,
+        "国家电投集团产融控股股份有限公司年度报告": 1,
+    }
+
+
+def test_a_rebuild_for_an_edited_dictionary_leaves_searches_their_dictionary(
+    seeds_copy, tmp_path, monkeypatch
+):
+    """A process that both indexes and serves (the watcher in a one-process server): while it
+    rebuilds for an edited dictionary, its searches of the generation still served segment with
+    the dictionary that built it; they take the new one when the rebuilt generation is current."""
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    data = tmp_path / "data"
+    data.mkdir()
+    dictionary = analysis.DICTIONARY_FILE.read_text(encoding="utf-8") + "\n排水集团碳 100 n\n"
+    (data / "dictionary.txt").write_text(dictionary, encoding="utf-8")
+    phrase = SearchRequest(q='"排水集团碳中和"')
+    drainage = [entry_id(5, 1)]
+    during: list[tuple[list[str], list[str]]] = []
+
+    def hits() -> list[str]:
+        return [hit["id"] for hit in engine.search(phrase)["hits"]]
+
+    def serve_a_search(done: int, total: int, path: str) -> None:
+        # from another thread, as a request would be: the indexer's own thread is this one
+        words = server.submit(analysis.query_words, "排水集团碳中和").result()
+        during.append((words, server.submit(hits).result()))
+
+    with SearchIndex(index) as engine, ThreadPoolExecutor(1) as server:
+        assert hits() == drainage
+        monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+        try:
+            result = update_index(seeds_copy, index, progress=serve_a_search, vectors="skip")
+            assert result.rebuilt
+            assert during == [(["排水", "集团", "碳中和"], drainage)]
+            built_with = json.loads((current_generation(index) / MANIFEST_FILE).read_text())
+            assert built_with["dictionary"] == analysis.dictionary_file_hash()
+            watch.follow_data_files(index, force=True)  # what each request does first
+            assert server.submit(analysis.query_words, "排水集团碳中和").result() == [
+                "排水集团碳",
+                "中",
+                "和",
+            ]
+            assert server.submit(hits).result() == drainage  # the new words, the new index
+        finally:
+            monkeypatch.delenv("POLICY_SEARCH_DATA")
+            analysis.reload_segmenter()
+    assert analysis.query_words("排水集团碳中和") == ["排水", "集团", "碳中和"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import entry_id
+
 from search.records import file_key
 from search.request import SearchRequest
 
@@ -9,7 +11,7 @@ SEED = file_key("beijing-industry-carbon-key-nodes.md")
 
 
 def entry(node: int, number: int) -> str:
-    return f"{SEED}-n{node}-e{number}"
+    return entry_id(node, number)
 
 
 def run(engine, **params):

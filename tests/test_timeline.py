@@ -6,6 +6,8 @@ import re
 from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
+from conftest import entry_id
+
 from search.indexer import update_index
 from search.query import SearchIndex
 from search.records import file_key
@@ -31,7 +33,7 @@ def test_timeline_of_a_region_lists_every_node_in_date_order(tracking_engine):
     assert result["truncated"] is False
     first = result["nodes"][0]
     assert {k: v for k, v in first.items() if k != "entries"} == {
-        "id": f"{SEED}-n1",
+        "id": f"{SEED}-n20200415",  # the node's date, not its place
         "date": "2020-04-15",
         "node_type": "季节性",
         "confidence": 0.58,
@@ -39,9 +41,9 @@ def test_timeline_of_a_region_lists_every_node_in_date_order(tracking_engine):
         "region": "北京市",
         "sector": "工业领域",
     }
-    assert [entry["id"] for entry in first["entries"]] == [f"{SEED}-n1-e{n}" for n in (1, 2, 3)]
+    assert [entry["id"] for entry in first["entries"]] == [entry_id(1, n) for n in (1, 2, 3)]
     assert first["entries"][0] == {
-        "id": f"{SEED}-n1-e1",
+        "id": entry_id(1, 1),
         "title": '北京市"十四五"阶段能源发展计划',
         "title_html": "北京市&quot;十四五&quot;阶段能源发展计划",
         "date": "2020-04",
@@ -54,8 +56,8 @@ def test_timeline_of_a_region_lists_every_node_in_date_order(tracking_engine):
 def test_timeline_keeps_only_matching_entries(tracking_engine):
     result = timeline(tracking_engine, SearchRequest(q="碳中和"))
     assert [(n["date"], [e["id"] for e in n["entries"]]) for n in result["nodes"]] == [
-        ("2021-03-31", [f"{SEED}-n3-e2"]),
-        ("2021-06-01", [f"{SEED}-n5-e1"]),
+        ("2021-03-31", [entry_id(3, 2)]),
+        ("2021-06-01", [entry_id(5, 1)]),
     ]
     assert "<mark>碳中和</mark>" in result["nodes"][1]["entries"][0]["title_html"]
 
@@ -79,7 +81,7 @@ def test_page_timeline_groups_by_year_and_links_back(tracking_client):
     text = tracking_client.get("/timeline?q=碳中和&region=北京市&sort=date&page=2").text
     assert re.findall(r'<h2 id="year-(\d+)">', text) == ["2021"]
     assert "排水集团" in text
-    assert f'href="/documents/{SEED}-n5-e1"' in text
+    assert f'href="/documents/{entry_id(5, 1)}"' in text
     back = unescape(re.search(r'id="back-to-search" href="([^"]+)"', text)[1])
     # back to the search with every filter; a timeline has no order or page of its own
     assert parse_qsl(urlsplit(back).query) == [("q", "碳中和"), ("region", "北京市")]
@@ -113,7 +115,7 @@ def test_timeline_limit_counts_entries_not_documents(tracking_engine):
     result = timeline(tracking_engine, SearchRequest(), limit=12)
     assert result["entries"] == 12 and result["truncated"] is True
     assert [n["date"] for n in result["nodes"]] == NODE_DATES
-    assert [e["id"] for e in result["nodes"][2]["entries"]] == [f"{SEED}-n3-e2"]
+    assert [e["id"] for e in result["nodes"][2]["entries"]] == [entry_id(3, 2)]
 
 
 def test_timeline_limit_keeps_the_newest_entries(tracking_engine):
@@ -121,12 +123,12 @@ def test_timeline_limit_keeps_the_newest_entries(tracking_engine):
     assert result["entries"] == 9 and result["truncated"] is True
     # the three of 2020-04 and the one of 2013 are the oldest entries: dropped
     assert [(n["date"], [e["id"] for e in n["entries"]]) for n in result["nodes"]] == [
-        ("2021-03-01", [f"{SEED}-n2-e1"]),
-        ("2021-03-31", [f"{SEED}-n3-e2"]),
-        ("2021-04-30", [f"{SEED}-n4-e1"]),
-        ("2021-06-01", [f"{SEED}-n5-e1"]),
-        ("2022-03-01", [f"{SEED}-n6-e1", f"{SEED}-n6-e2"]),
-        ("2023-03-01", [f"{SEED}-n7-e1", f"{SEED}-n7-e2", f"{SEED}-n7-e3"]),
+        ("2021-03-01", [entry_id(2, 1)]),
+        ("2021-03-31", [entry_id(3, 2)]),
+        ("2021-04-30", [entry_id(4, 1)]),
+        ("2021-06-01", [entry_id(5, 1)]),
+        ("2022-03-01", [entry_id(6, 2), entry_id(6, 1)]),  # by date: 2022-02, 2022-03
+        ("2023-03-01", [entry_id(7, 1), entry_id(7, 2), entry_id(7, 3)]),
     ]
 
 

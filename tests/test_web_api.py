@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
-from conftest import SEED_FILE, SEEDS, WEB_FIXTURES, served
+from conftest import SEED_FILE, SEEDS, WEB_FIXTURES, entry_id, served
 from openapi_spec_validator import validate as validate_openapi
 
 from search.config import Settings
@@ -26,7 +26,7 @@ TOKEN = "s3cret-token"
 
 
 def entry(node: int, number: int) -> str:
-    return f"{SEED}-n{node}-e{number}"
+    return entry_id(node, number)
 
 
 def ids(body: dict) -> list[str]:
@@ -513,7 +513,7 @@ def test_reindex_makes_a_new_file_searchable(private):
         "notices": [],
     }
     found = client.get("/api/search?q=岸电").json
-    assert ids(found) == [f"{file_key('tianjin-port-key-nodes.md')}-n1-e1"]
+    assert ids(found) == [entry_id(1, 1, file_key("tianjin-port-key-nodes.md"))]
     assert found["generation"] == generation
     health = client.get("/api/health").json
     assert (health["status"], health["documents"], health["generation"]) == ("ok", 14, generation)
@@ -529,8 +529,9 @@ def test_reindex_makes_a_new_file_searchable(private):
 
 
 def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_path):
-    """The served process highlights 碳中和, the 排水集团 entry's title is edited (its record id
-    stays), a reindex runs: the marks sit on 碳中和 in the new text, not at the old offsets."""
+    """The served process highlights 碳中和, the 排水集团 entry's text is edited (its record id,
+    from its node's date and title, stays), a reindex runs: the marks sit on 碳中和 in the new
+    text, not at the old offsets."""
 
     def marked(base: str) -> dict[str, list[str]]:
         with urllib.request.urlopen(base + "/api/search?q=%E7%A2%B3%E4%B8%AD%E5%92%8C") as answer:
@@ -547,10 +548,10 @@ def test_marks_follow_an_edited_entry_under_a_running_server(seeds_copy, tmp_pat
         assert before[entry(5, 1)] == ["碳中和", "碳中和", "碳中和"]
         seed = seeds_copy / SEED_FILE.name
         text = seed.read_text(encoding="utf-8")
-        old_title = "北京排水集团发布《北京排水集团碳中和规划》"
-        assert text.count(old_title) == 1
+        old_text = "北京排水集团将实现碳中和"
+        assert text.count(old_text) == 1
         seed.write_text(
-            text.replace(old_title, "北京市人民政府国资委所属的" + old_title), encoding="utf-8"
+            text.replace(old_text, "北京市人民政府国资委所属的" + old_text), encoding="utf-8"
         )
         request = urllib.request.Request(
             base + "/api/reindex", method="POST", headers=bearer(TOKEN)
@@ -574,6 +575,43 @@ def test_reindex_rate_limit_is_429_with_retry_after(private):
     assert response.json == error(429, "a reindex ran less than 5 s ago; retry in 5 s")
     # refused callers do not use up the allowance
     assert client.post("/api/reindex").status_code == 401
+
+
+def test_reindex_failed_token_guesses_are_limited_per_client(private):
+    """Wrong tokens count per client: past REINDEX_FAILURES of them within the window, that
+    client is refused (429), even with the right token, while another client is not."""
+    app, _, _ = private
+    guesser = app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.8"
+    for number in range(5):
+        response = guesser.post("/api/reindex", headers=bearer(f"guess-{number}"))
+        assert response.status_code == 403
+        assert response.json == error(403, "the reindex token is wrong")
+    for token in ("guess-5", TOKEN):
+        response = guesser.post("/api/reindex", headers=bearer(token))
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "60"
+        assert response.json == error(
+            429, "5 wrong reindex tokens from this client within 60 s; retry in 60 s"
+        )
+    assert other.post("/api/reindex", headers=bearer(TOKEN)).status_code == 200
+
+
+def test_reindex_failed_guesses_are_forgotten_after_the_window(private):
+    app, _, _ = private
+    app.config["REINDEX_FAILURE_WINDOW"] = 0.5
+    client = app.test_client()
+    for number in range(5):
+        assert client.post("/api/reindex", headers=bearer(f"guess-{number}")).status_code == 403
+    response = client.post("/api/reindex", headers=bearer(TOKEN))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    deadline = time.monotonic() + 10
+    while client.post("/api/reindex", headers=bearer(TOKEN)).status_code == 429:
+        assert time.monotonic() < deadline, "the failed guesses were never forgotten"
+        time.sleep(0.1)
 
 
 def test_reindex_while_another_indexer_runs_is_409(private):
@@ -724,12 +762,11 @@ def test_openapi_matches_the_other_responses(client, openapi, private, no_index_
 
 
 def test_openapi_matches_the_tracking_responses(tracking_client, openapi):
-    seed = file_key("beijing-industry-carbon-key-nodes.md")
     check(openapi, "/api/timeline", "get", tracking_client.get("/api/timeline?region=北京市"))
     check(openapi, "/api/timeline", "get", tracking_client.get("/api/timeline?year=x"))
     check(openapi, "/api/suggest", "get", tracking_client.get("/api/suggest?q=碳排"))
     check(openapi, "/api/suggest", "get", tracking_client.get("/api/suggest?limit=0"))
-    related = tracking_client.get(f"/api/documents/{seed}-n5-e1/related")
+    related = tracking_client.get(f"/api/documents/{entry_id(5, 1)}/related")
     check(openapi, "/api/documents/{id}/related", "get", related)
     missing = tracking_client.get("/api/documents/nope/related")
     check(openapi, "/api/documents/{id}/related", "get", missing)

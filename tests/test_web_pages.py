@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlencode
 
 import pytest
+from conftest import entry_id
 
 from search.config import Settings
 from search.records import file_key
@@ -23,7 +24,7 @@ IMG = "<img src=x onerror=alert(2)>"
 
 
 def entry(node: int, number: int, key: str = SEED) -> str:
-    return f"{key}-n{node}-e{number}"
+    return entry_id(node, number, key)
 
 
 def url(*pairs: tuple[str, str]) -> str:

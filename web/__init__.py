@@ -36,6 +36,8 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "REINDEX_INTERVAL": 5.0,  # seconds between two reindex runs of one app
     "REINDEX_WAIT": 1.0,  # seconds a reindex waits for another indexer's lock
+    "REINDEX_FAILURES": 5,  # wrong tokens a client may send within REINDEX_FAILURE_WINDOW
+    "REINDEX_FAILURE_WINDOW": 60.0,  # seconds; past the limit the client is refused (429)
     "EXPORT_LIMIT": 10_000,  # records in one export
     "WATCH": False,  # whether `serve` watches the seeds folder (reported by /api/health)
 }
@@ -60,7 +62,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     index = SearchIndex(settings.index)
     app.extensions[EXTENSION] = index
-    app.extensions[EXTENSION + ".reindex"] = {"lock": threading.Lock(), "last": None}
+    app.extensions[EXTENSION + ".reindex"] = {
+        "lock": threading.Lock(),
+        "last": None,
+        "failures": {},  # client address -> times of its last wrong tokens
+    }
     _warm(index)
 
     @app.before_request

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from collections import deque
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
@@ -109,6 +110,7 @@ def watch_status() -> dict:
 @blueprint.post("/reindex")
 def reindex():
     """Run the incremental update; needs `Authorization: Bearer <POLICY_SEARCH_REINDEX_TOKEN>`."""
+    _check_guesses()
     _check_token()
     _check_rate()
     # the words are searchable when this answers; the new records' sentence vectors follow
@@ -148,7 +150,40 @@ def _check_token() -> None:
             www_authenticate=WWWAuthenticate("bearer", {"realm": "policy-search"}),
         )
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        _record_failed_guess()
         raise Forbidden("the reindex token is wrong")
+
+
+def _check_guesses() -> None:
+    """Refuse (429) a client that sent REINDEX_FAILURES wrong tokens within the window, before
+    looking at its token: otherwise the token could be guessed at the speed of the server."""
+    state = current_app.extensions[EXTENSION + ".reindex"]
+    limit = current_app.config["REINDEX_FAILURES"]
+    window = current_app.config["REINDEX_FAILURE_WINDOW"]
+    now = time.monotonic()
+    with state["lock"]:
+        recent = [t for t in state["failures"].get(request.remote_addr, ()) if now - t < window]
+    if len(recent) < limit:
+        return
+    wait = max(1, math.ceil(recent[-limit] + window - now))
+    raise TooManyRequests(
+        f"{limit} wrong reindex tokens from this client within {window:g} s; retry in {wait} s",
+        retry_after=wait,
+    )
+
+
+def _record_failed_guess() -> None:
+    state = current_app.extensions[EXTENSION + ".reindex"]
+    limit = current_app.config["REINDEX_FAILURES"]
+    window = current_app.config["REINDEX_FAILURE_WINDOW"]
+    now = time.monotonic()
+    with state["lock"]:
+        failures: dict[str | None, deque] = state["failures"]
+        # clients whose last failure is past the window are forgotten: the table stays small
+        for client in [c for c, times in failures.items() if now - times[-1] >= window]:
+            del failures[client]
+        # only a client's last `limit` failures decide whether it is refused
+        failures.setdefault(request.remote_addr, deque(maxlen=limit)).append(now)
 
 
 def _check_rate() -> None:

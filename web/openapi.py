@@ -319,7 +319,7 @@ TIMELINE = _object(
             "description": "Key nodes holding a matching entry, by date (oldest first).",
             "items": _object(
                 {
-                    "id": {"type": "string", "description": "<file key>-n<node number>."},
+                    "id": {"type": "string", "description": "<file key>-n<node date>."},
                     "date": _nullable("string"),
                     "node_type": _nullable("string"),
                     "confidence": _nullable("number"),
@@ -533,7 +533,8 @@ def openapi_document() -> dict:
                     "summary": "Update the index from the seeds folder (added and changed files).",
                     "description": (
                         "Needs the token of POLICY_SEARCH_REINDEX_TOKEN; without one configured "
-                        "reindex is disabled. At most one run per 5 seconds."
+                        "reindex is disabled. At most one run per 5 seconds; a client that "
+                        "sent 5 wrong tokens within 60 seconds is refused until they age out."
                     ),
                     "security": [{"bearer": []}],
                     "responses": {
@@ -543,7 +544,9 @@ def openapi_document() -> dict:
                         "409": _error("Another indexer holds the index lock."),
                         "413": _error("The request body is too large."),
                         "429": {
-                            **_error("A reindex ran moments ago."),
+                            **_error(
+                                "A reindex ran moments ago, or this client sent too many wrong tokens."
+                            ),
                             "headers": {
                                 "Retry-After": {
                                     "description": "Seconds to wait.",
