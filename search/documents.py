@@ -19,8 +19,12 @@ from .records import FileReport, IngestReport, IngestWarning, Record
 # More than this share of NUL, control or undecodable characters means the file is not text.
 _BINARY_RATIO = 0.1
 _BINARY_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
-# Control characters left in otherwise good text would garble JSON, HTML and the index.
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Characters left in otherwise good text would garble JSON, HTML and the index, and XML forbids
+# them (an Atom feed holding one is no feed): control characters, the non-characters U+FFFE and
+# U+FFFF, and lone surrogates. A form feed (a page break in text taken from a PDF) becomes a
+# line break instead.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_FORM_FEED = "\x0c"
 
 
 def find_markdown_files(root: Path) -> list[Path]:
@@ -86,11 +90,14 @@ def parse_text(text: str, source_file: str) -> tuple[list[Record], FileReport]:
         kind = "CRLF" if "\r\n" in text else "CR"
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         warnings.append(IngestWarning("crlf", f"{kind} line endings were turned into LF"))
+    page_breaks = text.count(_FORM_FEED)
+    text = text.replace(_FORM_FEED, "\n")
     text, removed = _CONTROL_CHARS.subn("", text)
-    if removed:
-        warnings.append(
-            IngestWarning("control_chars", f"{removed} control character(s) were removed")
-        )
+    if removed or page_breaks:
+        message = f"{removed + page_breaks} control character(s) were removed"
+        if page_breaks:
+            message += f" ({page_breaks} form feed(s) became line breaks)"
+        warnings.append(IngestWarning("control_chars", message))
     if not text.strip():
         warnings.append(IngestWarning("empty", "the file is empty"))
         return [], report

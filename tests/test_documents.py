@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -846,3 +847,27 @@ def test_the_stored_dict_is_asdict_without_what_the_index_does_not_keep():
         assert stored == expected
         assert list(stored) == list(expected)  # the JSON's key order too
         assert "raw" not in stored and record.raw
+
+
+def test_read_file_characters_xml_forbids_removed(tmp_path):
+    """Text taken from PDFs holds form feeds (page breaks), and U+FFFE, U+FFFF can appear: no
+    record field keeps them (an Atom feed holding one is ill-formed XML)."""
+    first = "第一条 为了加强生活垃圾管理，制定本条例。"
+    second = "第二条 本条例适用于本市行政区域内的生活垃圾管理。"
+    text = f"# 标题\ufffe\n\n发文字号: 京政发〔2020〕1号\uffff\n\n{first}\x0c{second}\x0c\n"
+    (tmp_path / "pdf.md").write_bytes(text.encode())
+    (record,), report = read_file(tmp_path / "pdf.md", tmp_path)
+    assert (record.title, record.content) == ("标题", f"{first}\n{second}")
+    assert codes(report)[0] == ("control_chars", None)
+    assert report.warnings[0].message == (
+        "4 control character(s) were removed (2 form feed(s) became line breaks)"
+    )
+    forbidden = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+    assert forbidden.findall(json.dumps(asdict(record), ensure_ascii=False)) == []
+
+
+def test_parse_text_lone_surrogates_removed():
+    (record,), report = parse_text("# 标\ud800题\n\n正\udfff文。\n", "surrogates.md")
+    assert (record.title, record.content) == ("标题", "正文。")
+    assert codes(report)[0] == ("control_chars", None)
+    json.dumps(asdict(record), ensure_ascii=False).encode("utf-8")  # raises on a surrogate
