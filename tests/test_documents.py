@@ -15,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search.documents import find_markdown_files, ingest_paths, parse_text, read_file
+from search.indexer import update_index
+from search.query import SearchIndex
 from search.records import Dates, FileReport, IngestWarning, Record, Source, file_key
+from search.request import SearchRequest
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"
@@ -871,3 +874,54 @@ def test_parse_text_lone_surrogates_removed():
     assert (record.title, record.content) == ("标题", "正文。")
     assert codes(report)[0] == ("control_chars", None)
     json.dumps(asdict(record), ensure_ascii=False).encode("utf-8")  # raises on a surrogate
+
+
+def test_read_file_link_out_of_the_folder_is_refused(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (tmp_path / "secret.txt").write_text("# 机密\n\n不应被索引的内容。\n", encoding="utf-8")
+    (seeds / "leak.md").symlink_to(Path("..") / "secret.txt")
+    records, report = read_file(seeds / "leak.md", seeds)
+    assert (records, report.path, report.error) == (
+        [],
+        "leak.md",
+        "not read: leak.md is a link to ../secret.txt, outside the seeds folder; "
+        "copy the file into the folder instead",
+    )
+
+
+def test_update_index_links_inside_kept_outside_refused(tmp_path):
+    """Issue #23, defect 11: `seeds/leak.md -> ../secret.txt` was indexed and served."""
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "secret.md").write_text("# 机密文件\n\n机密内容 wfsecret。\n", encoding="utf-8")
+    (outside / "hidden.md").write_text("# 外部文件\n\n外部内容 wfoutside。\n", encoding="utf-8")
+    (seeds / "sub" / "real.md").write_text("# 内部文件\n\n内部内容 wfinside。\n", encoding="utf-8")
+    (seeds / "leak.md").symlink_to(tmp_path / "secret.md")
+    (seeds / "alias.md").symlink_to(Path("sub") / "real.md")
+    (seeds / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (seeds / "dangling.md").symlink_to(tmp_path / "gone.md")
+    assert [p.relative_to(seeds).as_posix() for p in find_markdown_files(seeds)] == [
+        "alias.md",
+        "dangling.md",
+        "leak.md",
+        "sub/real.md",
+    ]
+    result = update_index(seeds, tmp_path / "index", vectors="skip")
+    assert {file.path: file.error for file in result.report.files} == {
+        "alias.md": None,
+        "dangling.md": f"not read: dangling.md is a link to {tmp_path / 'gone.md'}, outside "
+        "the seeds folder; copy the file into the folder instead",
+        "leak.md": f"not read: leak.md is a link to {tmp_path / 'secret.md'}, outside the "
+        "seeds folder; copy the file into the folder instead",
+        "sub/real.md": None,
+    }
+    with SearchIndex(tmp_path / "index") as engine:
+        assert engine.search(SearchRequest(q="wfsecret"))["total"] == 0
+        assert engine.search(SearchRequest(q="wfoutside"))["total"] == 0
+        hits = engine.search(SearchRequest(q="wfinside"))["hits"]
+        assert sorted(hit["source_file"] for hit in hits) == ["alias.md", "sub/real.md"]
+    # unchanged links: the next update reads nothing
+    assert update_index(seeds, tmp_path / "index", vectors="skip").files_read == 0
