@@ -214,6 +214,8 @@ def test_no_watch_says_so(client):
         "last_update": None,
         "last_error": None,
         "updates": 0,
+        "restarts": 0,
+        "last_restart_error": None,
     }
 
 
