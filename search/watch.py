@@ -34,6 +34,7 @@ from pathlib import Path
 
 from . import analysis
 from .errors import IndexLocked, SearchError
+from .forked import run_forked
 from .indexer import UpdateResult, update_index
 from .layout import MANIFEST_FILE, current_generation
 
@@ -62,17 +63,20 @@ DELETED = 3  # watchfiles.Change.deleted, as the notifier reports it
 TEMPORARY_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".part", ".crdownload")
 TEMPORARY_SUFFIXES += (".download", ".partial", ".bak")
 
-# Whole-program guard around each update: a fork while the watcher holds the writer's lock would
-# hand the child a copy of the lock's descriptor (an flock lives until every copy is closed) and
-# of the index files being written. So a fork (gunicorn replacing a worker) waits for the update
-# in progress; closing the copies in the child instead would close descriptors that objects
-# copied with it still own.
-_updating = threading.Lock()
+# The update runs in a child process forked for it (forked.run_forked), never in the process
+# that runs the watcher: under gunicorn that is the arbiter, which forks workers (a dead one
+# replaced) at any moment. A worker forked while this process held the writer's lock would keep
+# a copy of its descriptor (an flock lives until every copy is closed) and of the index files
+# being written; so forks used to wait for the update in progress, and during a long rebuild a
+# dead worker was not replaced and the arbiter handled no signal. Now a fork waits only for
+# the watcher's short work in this process (_guard: following a rebuilt generation's dictionary),
+# so that no worker starts with the segmenter's locks held by a thread it does not have.
+_guard = threading.Lock()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_updating.acquire,
-        after_in_parent=_updating.release,
-        after_in_child=_updating.release,
+        before=_guard.acquire,
+        after_in_parent=_guard.release,
+        after_in_child=_guard.release,
     )
 
 
@@ -170,8 +174,8 @@ class SeedsWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dictionary_hash = _file_hash(analysis.data_file(analysis.DICTIONARY_NAME))
-        # changes made while no server ran: one update, after a quiet period like any other (so
-        # that gunicorn forks its workers first); kept across restarts of the loop
+        # changes made while no server ran: one update, after a quiet period like any other;
+        # kept across restarts of the loop
         self._pending_seeds, self._pending_rebuild = True, False
         self._healthy = False
 
@@ -332,16 +336,17 @@ class SeedsWatcher:
         """One update: "done", "locked" (another indexer held the lock) or "failed"."""
         started = time.monotonic()
         try:
-            with _updating:
-                # the words are searchable at once; the sentence vectors follow from a pass
-                # in the background (one for the whole burst)
-                result = update_index(
+            # the words are searchable at once; the sentence vectors follow from a pass in the
+            # background (one for the whole burst)
+            result = run_forked(
+                lambda: update_index(
                     self.seeds,
                     self.index_root,
                     rebuild=rebuild,
                     wait=LOCK_WAIT_SECONDS,
                     vectors="background",
                 )
+            )
         except IndexLocked as exc:
             log.info("watch: %s; retrying", exc)
             return "locked"
@@ -350,6 +355,11 @@ class SeedsWatcher:
             self.status.last_error = str(exc)
             self._write_status()
             return "failed"
+        if result.rebuilt:
+            # the child loaded the dictionary it rebuilt with; workers forked from here later
+            # start with it too (those running follow it themselves, on their next request)
+            with _guard:
+                follow_data_files(self.index_root, force=True)
         self._report(result, time.monotonic() - started)
         return "done"
 
