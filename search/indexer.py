@@ -12,7 +12,6 @@ import contextlib
 import errno
 import fcntl
 import gc
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 
 from . import analysis, docmeta, pairs, segments, supersede, validity, vectorpass, vectors
-from .documents import find_markdown_files, read_file
+from .documents import read_file, scan_folder
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
     CURRENT_FILE,
@@ -206,26 +205,6 @@ def record_document(record: Record, superseded: str | None = None) -> dict:
 # Manifest
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _scan(seeds: Path) -> dict[str, tuple[Path, str]]:
-    """relative POSIX path -> (path, sha256) of every Markdown file under the seeds folder."""
-    found = {}
-    for path in find_markdown_files(seeds):
-        relative = path.relative_to(seeds).as_posix()
-        try:
-            found[relative] = (path, _file_hash(path))
-        except OSError as exc:
-            found[relative] = (path, f"unreadable:{exc.errno}")
-    return found
-
-
 def check_manifest(generation: Path, manifest: dict) -> None:
     """Raise SearchError unless the manifest describes the index beside it, file by file: an
     update trusting a manifest that does not would skip files whose records are not there."""
@@ -388,14 +367,23 @@ def _read(
 ):
     total = len(names) if total is None else total
     for done, relative in enumerate(names, before + 1):
-        path, sha256 = files[relative]
-        records, file_report = read_file(path, seeds)
+        path, sha256, state = files[relative]
+        records, file_report = read_file(path, seeds, name=relative)
         report.files.append(file_report)
         for record in records:
             writer.add_document(**record_document(record))
-        manifest["files"][relative] = manifest_entry(sha256, file_report)
+        manifest["files"][relative] = _with_state(manifest_entry(sha256, file_report), state)
         if progress:
             progress(done, total, relative)
+
+
+def _with_state(entry: dict, state: list[int] | None) -> dict:
+    """A manifest entry with the file state documents.scan_folder compares (none: hashed again next time)."""
+    if state is None:
+        entry.pop("state", None)
+    else:
+        entry["state"] = state
+    return entry
 
 
 def _batches(names: list[str], files: dict[str, tuple[Path, str]]) -> Iterator[list[str]]:
@@ -405,7 +393,7 @@ def _batches(names: list[str], files: dict[str, tuple[Path, str]]) -> Iterator[l
     size = 0
     for relative in names:
         batch.append(relative)
-        size += files[relative][0].stat().st_size
+        size += files[relative][0].lstat().st_size  # a dangling link: no error, its own size
         if size >= SEGMENT_BYTES:
             yield batch
             batch, size = [], 0
@@ -418,7 +406,7 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     name = generation_name(max(numbers, default=0) + 1)
     building = index_root / (name + ".tmp")
     building.mkdir()
-    files = _scan(seeds)
+    files = scan_folder(seeds)
     manifest = {
         "version": MANIFEST_VERSION,
         "dictionary": analysis.loaded_dictionary_hash(),
@@ -452,11 +440,19 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
 def _update(
     seeds: Path, generation: Path, manifest: dict, progress: Progress | None
 ) -> UpdateResult:
-    files = _scan(seeds)
     known = manifest["files"]
+    files = scan_folder(seeds, known)
     added = sorted(set(files) - set(known))
     removed = sorted(set(known) - set(files))
     changed = sorted(r for r in set(files) & set(known) if files[r][1] != known[r]["sha256"])
+    # touched, not changed: the new state spares the next scan opening them
+    touched = [
+        relative
+        for relative in set(files) & set(known)
+        if relative not in changed and known[relative].get("state") != files[relative][2]
+    ]
+    for relative in touched:
+        _with_state(known[relative], files[relative][2])
     report = IngestReport()
     ix = whoosh_index.open_dir(str(generation))
     try:
@@ -468,6 +464,7 @@ def _update(
                 for relative in removed:
                     del known[relative]
                 _read(seeds, files, changed + added, progress, report, writer, manifest)
+        if added or removed or changed or touched:
             _write_atomically(generation / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False))
         records = ix.doc_count()
         label = generation_label(generation, ix.latest_generation())

@@ -19,8 +19,10 @@ def about(description: str, stored: bool = True, **options: Any) -> Any:
 
 
 def file_key(relative_path: str) -> str:
-    """Stable short id of a file: the first 12 hex digits of the sha1 of its POSIX relative path."""
-    return hashlib.sha1(relative_path.encode("utf-8")).hexdigest()[:12]
+    """Stable short id of a file: the first 12 hex digits of the sha1 of its POSIX relative path.
+    Ingest passes readable names (documents.readable_name); a name still holding the surrogate
+    escapes of bytes that are not UTF-8 hashes those bytes rather than failing."""
+    return hashlib.sha1(relative_path.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

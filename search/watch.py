@@ -8,8 +8,14 @@ files) never start an update; a file being copied does, but only once it has bee
 QUIET_SECONDS, so a copy in progress is not indexed half-way (and if it were, its next change
 would index it again: updates go by content hash).
 
-The watcher's status (mode, last update, last error) is written to `watch.json` in the index
-folder, so that every server process can report it, whichever process runs the watcher.
+No failure ends the watcher: whatever its loop raises (watchfiles on a file name that is not
+UTF-8, a bug) is logged and counted, and the loop starts again with a new notifier. A seeds
+folder replaced under it (a new folder renamed into place, or deleted and made again) is seen
+by its inode or its own deletion event, and watched anew.
+
+The watcher's status (mode, last update, last error, restarts) is written to `watch.json` in
+the index folder, so that every server process can report it, whichever process runs the
+watcher.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +34,7 @@ from pathlib import Path
 
 from . import analysis
 from .errors import IndexLocked, SearchError
+from .forked import run_forked
 from .indexer import UpdateResult, update_index
 from .layout import MANIFEST_FILE, current_generation
 
@@ -44,28 +52,40 @@ RETRY_SECONDS = 30.0
 # after that it tries again.
 LOCK_WAIT_SECONDS = 5.0
 LOCKED_RETRY_SECONDS = 1.0
+# After the loop failed (watchfiles on a name that is not UTF-8, say), it starts again this much
+# later, twice as late each time it fails again within HEALTHY_SECONDS, up to the maximum.
+RESTART_SECONDS = 0.5
+MAX_RESTART_SECONDS = 30.0
+HEALTHY_SECONDS = 60.0
+DELETED = 3  # watchfiles.Change.deleted, as the notifier reports it
 
 
 TEMPORARY_SUFFIXES = (".swp", ".swo", ".swx", "~", ".tmp", ".temp", ".part", ".crdownload")
 TEMPORARY_SUFFIXES += (".download", ".partial", ".bak")
 
-# Whole-program guard around each update: a fork while the watcher holds the writer's lock would
-# hand the child a copy of the lock's descriptor (an flock lives until every copy is closed) and
-# of the index files being written. So a fork (gunicorn replacing a worker) waits for the update
-# in progress; closing the copies in the child instead would close descriptors that objects
-# copied with it still own.
-_updating = threading.Lock()
+# The update runs in a child process forked for it (forked.run_forked), never in the process
+# that runs the watcher: under gunicorn that is the arbiter, which forks workers (a dead one
+# replaced) at any moment. A worker forked while this process held the writer's lock would keep
+# a copy of its descriptor (an flock lives until every copy is closed) and of the index files
+# being written; so forks used to wait for the update in progress, and during a long rebuild a
+# dead worker was not replaced and the arbiter handled no signal. Now a fork waits only for
+# the watcher's short work in this process (_guard: following a rebuilt generation's dictionary),
+# so that no worker starts with the segmenter's locks held by a thread it does not have.
+_guard = threading.Lock()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_updating.acquire,
-        after_in_parent=_updating.release,
-        after_in_child=_updating.release,
+        before=_guard.acquire,
+        after_in_parent=_guard.release,
+        after_in_child=_guard.release,
     )
 
 
 def temporary_name(relative: str) -> bool:
     """A name that is never a document: hidden files and folders, editors' and downloads'
-    temporary files (`.x.md.swp`, `x.md~`, `x.md.part`, `#x.md#`)."""
+    temporary files (`.x.md.swp`, `x.md~`, `x.md.part`, `#x.md#`). "." is the seeds folder
+    itself (replaced, or deleted), no hidden file."""
+    if relative == ".":
+        return False
     parts = relative.split("/")
     if any(part.startswith(".") for part in parts):
         return True
@@ -92,6 +112,8 @@ class WatchStatus:
     last_update: str | None = None  # ISO time of the last update the watcher made
     last_error: str | None = None  # the last update's failure, None once one succeeds
     updates: int = 0
+    restarts: int = 0  # times the loop failed and was started again
+    last_restart_error: str | None = None  # what made it restart last (kept after successes)
 
     def to_dict(self) -> dict:
         return {
@@ -100,6 +122,8 @@ class WatchStatus:
             "last_update": self.last_update,
             "last_error": self.last_error,
             "updates": self.updates,
+            "restarts": self.restarts,
+            "last_restart_error": self.last_restart_error,
         }
 
 
@@ -110,6 +134,11 @@ def read_status(index_root: Path) -> WatchStatus:
         return WatchStatus(**{k: data.get(k) for k in WatchStatus.__dataclass_fields__})
     except (OSError, ValueError, TypeError):
         return WatchStatus()
+
+
+def _notifier_failure(exc: Exception) -> bool:
+    """Whether watchfiles' notifier raised `exc` (a path it cannot decode, a watch it lost)."""
+    return type(exc).__name__ == "WatchfilesRustInternalError"
 
 
 def _now() -> str:
@@ -145,6 +174,10 @@ class SeedsWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dictionary_hash = _file_hash(analysis.data_file(analysis.DICTIONARY_NAME))
+        # changes made while no server ran: one update, after a quiet period like any other;
+        # kept across restarts of the loop
+        self._pending_seeds, self._pending_rebuild = True, False
+        self._healthy = False
 
     # -- life cycle
 
@@ -184,49 +217,100 @@ class SeedsWatcher:
         return notifier, polling
 
     def _run(self) -> None:
+        """Watch until stopped. Whatever fails inside (watchfiles on a name that is not UTF-8,
+        the seeds folder gone, a bug of ours) is logged, counted and shown in the status, and
+        the loop starts again with a new notifier, after a pause that grows while it keeps
+        failing; the changes it may have missed are looked for by an update."""
+        delay = RESTART_SECONDS
+        while not self._stop.is_set():
+            try:
+                if self._watch() == "replaced":
+                    continue  # a notifier on the new folder at once
+                return
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any failure
+                # watchfiles' own failures (a name that is not UTF-8) need no traceback
+                log.error(
+                    "watch: the watcher failed (%s: %s); starting it again in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    exc_info=not _notifier_failure(exc),
+                )
+                self.status.mode = None
+                self.status.restarts += 1
+                self.status.last_restart_error = f"{type(exc).__name__}: {exc}"
+                self.status.last_error = self.status.last_restart_error
+                self._write_status()
+                self._pending_seeds = True
+            if self._stop.wait(delay):
+                return
+            # a healthy stretch since the last restart starts the pauses over
+            delay = RESTART_SECONDS if self._healthy else min(2 * delay, MAX_RESTART_SECONDS)
+
+    def _folder_identity(self) -> tuple[int, int] | None:
+        """(st_dev, st_ino) of the seeds folder, None when it is missing: another value than
+        the watched folder's means the folder was replaced (inotify stays on the old one)."""
         try:
-            notifier, polling = self._notifier()
-        except Exception as exc:  # noqa: BLE001 - the server serves on without a watcher
-            log.error("watch: cannot watch %s: %s", self.seeds, exc)
-            self.status.mode, self.status.last_error = None, f"cannot watch: {exc}"
-            self._write_status()
-            return
+            folder = os.stat(self.seeds)
+        except OSError:
+            return None
+        return (folder.st_dev, folder.st_ino) if stat.S_ISDIR(folder.st_mode) else None
+
+    def _watch(self) -> str:
+        """The loop over one notifier: "stopped", or "replaced" when the seeds folder was
+        replaced (a new notifier must watch the new one); raises what it cannot handle."""
+        self._healthy = False
+        watched = self._folder_identity()  # read first: a swap after it is seen next tick
+        notifier, polling = self._notifier()
         self.status.mode = "polling" if polling else "events"
         log.info("watch: watching %s (%s)", self.seeds, self.status.mode)
         self._write_status()
-        # changes made while no server ran: one update, after a quiet period like any other (so
-        # that gunicorn forks its workers first: a fork waits for an update in progress)
-        pending_seeds, pending_rebuild = True, False
         first_change = last_change = time.monotonic()
         hold_until = 0.0  # after a failed update: not before then
+        healthy_since = time.monotonic()
         try:
             while not self._stop.is_set():
                 changes = notifier.watch(50, 50, 500, self._stop)
                 now = time.monotonic()
+                if not self._healthy and now - healthy_since >= HEALTHY_SECONDS:
+                    self._healthy = True
                 if isinstance(changes, set):
+                    if (DELETED, str(self.seeds)) in changes:
+                        # the folder itself deleted (a new one may reuse its inode number)
+                        log.info("watch: %s was deleted or moved away", self.seeds)
+                        self._pending_seeds = True
+                        return "replaced"
                     seeds_changed, rebuild = self._classify(changes)
                     if seeds_changed or rebuild:
-                        if not (pending_seeds or pending_rebuild):
+                        if not (self._pending_seeds or self._pending_rebuild):
                             first_change = now
                         last_change = now
-                        pending_seeds |= seeds_changed
-                        pending_rebuild |= rebuild
+                        self._pending_seeds |= seeds_changed
+                        self._pending_rebuild |= rebuild
                 elif changes == "stop":
                     break
+                identity = self._folder_identity()
+                if identity != watched and identity is not None:
+                    log.info("watch: %s was replaced; watching the new folder", self.seeds)
+                    self._pending_seeds = True  # its files: one update, once it settled
+                    return "replaced"
+                if identity is None:
+                    continue  # gone: no update until it is back (an update would fail)
                 settled = now - last_change >= self.quiet
                 if (
-                    (pending_seeds or pending_rebuild)
+                    (self._pending_seeds or self._pending_rebuild)
                     and (settled or now - first_change >= MAX_DELAY_SECONDS)
                     and now >= hold_until
                 ):
-                    outcome = self._update(rebuild=pending_rebuild)
+                    outcome = self._update(rebuild=self._pending_rebuild)
                     if outcome == "done":
-                        pending_seeds = pending_rebuild = False
+                        self._pending_seeds = self._pending_rebuild = False
                     else:  # locked: retry soon; failed (a full disk): retry later
                         delay = LOCKED_RETRY_SECONDS if outcome == "locked" else RETRY_SECONDS
                         hold_until = time.monotonic() + delay
         finally:
             notifier.close()
+        return "stopped"
 
     def _classify(self, changes: set[tuple[int, str]]) -> tuple[bool, bool]:
         """(whether the seeds changed, whether the dictionary changed) in a set of file events."""
@@ -252,16 +336,17 @@ class SeedsWatcher:
         """One update: "done", "locked" (another indexer held the lock) or "failed"."""
         started = time.monotonic()
         try:
-            with _updating:
-                # the words are searchable at once; the sentence vectors follow from a pass
-                # in the background (one for the whole burst)
-                result = update_index(
+            # the words are searchable at once; the sentence vectors follow from a pass in the
+            # background (one for the whole burst)
+            result = run_forked(
+                lambda: update_index(
                     self.seeds,
                     self.index_root,
                     rebuild=rebuild,
                     wait=LOCK_WAIT_SECONDS,
                     vectors="background",
                 )
+            )
         except IndexLocked as exc:
             log.info("watch: %s; retrying", exc)
             return "locked"
@@ -270,6 +355,11 @@ class SeedsWatcher:
             self.status.last_error = str(exc)
             self._write_status()
             return "failed"
+        if result.rebuilt:
+            # the child loaded the dictionary it rebuilt with; workers forked from here later
+            # start with it too (those running follow it themselves, on their next request)
+            with _guard:
+                follow_data_files(self.index_root, force=True)
         self._report(result, time.monotonic() - started)
         return "done"
 

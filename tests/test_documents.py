@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -15,7 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search.documents import find_markdown_files, ingest_paths, parse_text, read_file
+from search.indexer import update_index
+from search.query import SearchIndex
 from search.records import Dates, FileReport, IngestWarning, Record, Source, file_key
+from search.request import SearchRequest
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 SEED_FILE = SEEDS / "beijing-industry-carbon-key-nodes.md"
@@ -914,3 +918,78 @@ def test_the_stored_dict_is_asdict_without_what_the_index_does_not_keep():
         assert stored == expected
         assert list(stored) == list(expected)  # the JSON's key order too
         assert "raw" not in stored and record.raw
+
+
+def test_read_file_characters_xml_forbids_removed(tmp_path):
+    """Text taken from PDFs holds form feeds (page breaks), and U+FFFE, U+FFFF can appear: no
+    record field keeps them (an Atom feed holding one is ill-formed XML)."""
+    first = "第一条 为了加强生活垃圾管理，制定本条例。"
+    second = "第二条 本条例适用于本市行政区域内的生活垃圾管理。"
+    text = f"# 标题\ufffe\n\n发文字号: 京政发〔2020〕1号\uffff\n\n{first}\x0c{second}\x0c\n"
+    (tmp_path / "pdf.md").write_bytes(text.encode())
+    (record,), report = read_file(tmp_path / "pdf.md", tmp_path)
+    assert (record.title, record.content) == ("标题", f"{first}\n{second}")
+    assert codes(report)[0] == ("control_chars", None)
+    assert report.warnings[0].message == (
+        "4 control character(s) were removed (2 form feed(s) became line breaks)"
+    )
+    forbidden = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+    assert forbidden.findall(json.dumps(asdict(record), ensure_ascii=False)) == []
+
+
+def test_parse_text_lone_surrogates_removed():
+    (record,), report = parse_text("# 标\ud800题\n\n正\udfff文。\n", "surrogates.md")
+    assert (record.title, record.content) == ("标题", "正文。")
+    assert codes(report)[0] == ("control_chars", None)
+    json.dumps(asdict(record), ensure_ascii=False).encode("utf-8")  # raises on a surrogate
+
+
+def test_read_file_link_out_of_the_folder_is_refused(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (tmp_path / "secret.txt").write_text("# 机密\n\n不应被索引的内容。\n", encoding="utf-8")
+    (seeds / "leak.md").symlink_to(Path("..") / "secret.txt")
+    records, report = read_file(seeds / "leak.md", seeds)
+    assert (records, report.path, report.error) == (
+        [],
+        "leak.md",
+        "not read: leak.md is a link to ../secret.txt, outside the seeds folder; "
+        "copy the file into the folder instead",
+    )
+
+
+def test_update_index_links_inside_kept_outside_refused(tmp_path):
+    """Issue #23, defect 11: `seeds/leak.md -> ../secret.txt` was indexed and served."""
+    seeds = tmp_path / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "secret.md").write_text("# 机密文件\n\n机密内容 wfsecret。\n", encoding="utf-8")
+    (outside / "hidden.md").write_text("# 外部文件\n\n外部内容 wfoutside。\n", encoding="utf-8")
+    (seeds / "sub" / "real.md").write_text("# 内部文件\n\n内部内容 wfinside。\n", encoding="utf-8")
+    (seeds / "leak.md").symlink_to(tmp_path / "secret.md")
+    (seeds / "alias.md").symlink_to(Path("sub") / "real.md")
+    (seeds / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (seeds / "dangling.md").symlink_to(tmp_path / "gone.md")
+    assert [p.relative_to(seeds).as_posix() for p in find_markdown_files(seeds)] == [
+        "alias.md",
+        "dangling.md",
+        "leak.md",
+        "sub/real.md",
+    ]
+    result = update_index(seeds, tmp_path / "index", vectors="skip")
+    assert {file.path: file.error for file in result.report.files} == {
+        "alias.md": None,
+        "dangling.md": f"not read: dangling.md is a link to {tmp_path / 'gone.md'}, outside "
+        "the seeds folder; copy the file into the folder instead",
+        "leak.md": f"not read: leak.md is a link to {tmp_path / 'secret.md'}, outside the "
+        "seeds folder; copy the file into the folder instead",
+        "sub/real.md": None,
+    }
+    with SearchIndex(tmp_path / "index") as engine:
+        assert engine.search(SearchRequest(q="wfsecret"))["total"] == 0
+        assert engine.search(SearchRequest(q="wfoutside"))["total"] == 0
+        hits = engine.search(SearchRequest(q="wfinside"))["hits"]
+        assert sorted(hit["source_file"] for hit in hits) == ["alias.md", "sub/real.md"]
+    # unchanged links: the next update reads nothing
+    assert update_index(seeds, tmp_path / "index", vectors="skip").files_read == 0

@@ -5,9 +5,12 @@ a failed update; edited data files (synonyms at once, the dictionary by a rebuil
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
+import signal
 import threading
 import time
 import urllib.parse
@@ -15,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import WEB_FIXTURES, served
+from conftest import SHARED, WEB_FIXTURES, served
 
 from search import analysis, watch
 from search.errors import StorageFull
@@ -214,6 +217,8 @@ def test_no_watch_says_so(client):
         "last_update": None,
         "last_error": None,
         "updates": 0,
+        "restarts": 0,
+        "last_restart_error": None,
     }
 
 
@@ -377,3 +382,64 @@ def test_watcher_polls_where_there_are_no_events_and_says_so(seeds_copy, tmp_pat
         watcher.stop()
     with SearchIndex(index) as engine:
         assert engine.search(SearchRequest(q="岸电"))["total"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# A fork during a long update
+
+
+def _children(pid: int) -> set[int]:
+    """The living child processes of `pid` (from each /proc/*/stat's parent pid)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended while we looked
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _writer(index: Path) -> int | None:
+    """The pid of the process holding the index's writer lock, None when none holds it."""
+    fd = os.open(index / ".lock", os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return int(os.pread(fd, 32, 0).decode("ascii").strip() or 0) or None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def test_a_worker_killed_during_a_long_update_is_replaced_at_once(seeds_copy, tmp_path):
+    """Issue #23: a fork (gunicorn replacing a worker) waited for the watcher's whole update,
+    so during a long one a dead worker was not replaced and the arbiter handled no signal."""
+    laws = [path for path in sorted((SHARED / "corpus" / "laws").rglob("*.md"))]
+    laws = [path for path in laws if path.name != "_index.md"][:500]
+    index = tmp_path / "index"
+    with served(seeds_copy, tmp_path, "--workers", "2") as server:
+        base = f"http://127.0.0.1:{server.port}"
+        wait_for(lambda: get(base, "/api/health")["watch"]["mode"] == "events", 10)
+        arbiter = server.process.pid
+        wait_for(lambda: len(_children(arbiter)) == 2, 10)
+        workers = _children(arbiter)
+        drop = seeds_copy / "laws"
+        drop.mkdir()
+        for number, path in enumerate(laws):
+            shutil.copy(path, drop / f"{number:03d}-{path.name}")
+        wait_for(lambda: _writer(index) is not None, 30)  # the update runs
+        updating = _writer(index)
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(_children(arbiter) - workers - {updating}) == 1, 5)
+        assert _writer(index) == updating  # replaced while the update still runs
+        # and the update ends as it would have
+        wait_for(lambda: get(base, "/api/health")["watch"]["updates"] == 1, 300, step=0.5)
+        assert get(base, "/api/health")["documents"] > 500
+        server.process.terminate()
+        server.process.wait(timeout=15)

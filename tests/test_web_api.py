@@ -386,6 +386,8 @@ def test_health(client, engine):
             "last_update": None,
             "last_error": None,
             "updates": 0,
+            "restarts": 0,
+            "last_restart_error": None,
         },
         "warning_files": [
             {

@@ -222,6 +222,15 @@ WATCH = _object(
             "a success.",
         },
         "updates": {"type": ["integer", "null"], "description": "Updates the watcher made."},
+        "restarts": {
+            "type": ["integer", "null"],
+            "description": "Times the watcher failed and started again (a file name that is not "
+            "UTF-8, the seeds folder gone, ...).",
+        },
+        "last_restart_error": {
+            **_nullable("string"),
+            "description": "What made the watcher start again last time; kept after successes.",
+        },
     },
     "The seeds folder's watcher (`serve --no-watch` turns it off).",
 )
