@@ -188,8 +188,9 @@ def suggester(index: SearchIndex) -> Suggester:
 
 def _rebuild(index: SearchIndex, root: str) -> None:
     try:
-        searcher, generation = index.searcher()
-        made = Suggester(searcher.reader())
+        # a searcher of its own, closed here: this thread ends after one build
+        with index.own_searcher() as (searcher, generation):
+            made = Suggester(searcher.reader())
         with _lock:
             _built[root] = (generation.label, made)
     except Exception:  # noqa: BLE001 - the old lists keep answering; the next call retries
