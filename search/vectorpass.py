@@ -1,7 +1,8 @@
 """The pass that computes the sentence vectors a build leaves for later: it reads the records of
 the current index generation whose vector the store lacks, encodes them a batch at a time and
-stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a second one
-exits at once. Run by `policy-search index` in the background (at a lower CPU priority,
+stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a pass
+started meanwhile waits for it and then runs (a further one, while one waits, leaves the work to
+the waiting one; a foreground `run` without `queue` leaves at once). Run by `policy-search index` in the background (at a lower CPU priority,
 vectorstore.spawn_pass), or `python -m search.vectorpass INDEX` / `policy-search vectors INDEX` in
 the foreground."""
 

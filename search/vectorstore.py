@@ -36,8 +36,9 @@ from . import vectors
 STORE_FILE = f"vectors-{vectors.ENCODER}.sqlite"
 FORMER_STORE_FILES = ("vectors.sqlite",)
 PASS_LOCK_FILE = ".vectors.lock"
-# held by the one pass waiting for the running one: a commit made while a pass runs may come
-# after its last look, so the next pass waits its turn rather than leave; a third leaves
+# held by the one pass waiting for the running one (until it runs): a commit made while a pass
+# runs may come after its last look, so the next pass waits its turn rather than leave; a third,
+# started while one waits, leaves (the waiting one will see its records)
 QUEUE_LOCK_FILE = ".vectors.queue"
 PASS_LOG_FILE = "vectors.log"
 # Texts a forward pass reads at once: the engine holds about 2 MB of activations per 100 tokens
@@ -287,18 +288,23 @@ def _flock(path: Path, wait: bool) -> Iterator[bool]:
 @contextlib.contextmanager
 def pass_lock(index_root: Path, queue: bool = False) -> Iterator[bool]:
     """Whether this process may run the pass: at once, or (`queue`) after the running pass, when
-    no other pass is already waiting for it."""
+    no other pass is already waiting for it.
+
+    A queued pass leaves its place in the queue as soon as it holds the pass lock, before it
+    looks for records: a pass started after that (by a commit it may not see) waits in turn.
+    Holding the place until its end had made every pass started while one ran leave."""
     root = Path(index_root)
     if not queue:
         with _flock(root / PASS_LOCK_FILE, wait=False) as held:
             yield held
         return
+    held = False
+    running = contextlib.ExitStack()
     with _flock(root / QUEUE_LOCK_FILE, wait=False) as first_in_line:
-        if not first_in_line:
-            yield False
-            return
-        with _flock(root / PASS_LOCK_FILE, wait=True) as held:
-            yield held
+        if first_in_line:
+            held = running.enter_context(_flock(root / PASS_LOCK_FILE, wait=True))
+    with running:
+        yield held
 
 
 Pending = Callable[[], list[tuple[int, str]]]

@@ -4,6 +4,8 @@ text they read, filled by a pass after the words are committed, read by the sear
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from search.vectorstore import (
     COSINE_BLOCK_BYTES,
     FORMER_STORE_FILES,
     PASS_NICENESS,
+    QUEUE_LOCK_FILE,
     VectorCache,
     VectorStore,
     pass_lock,
@@ -204,3 +207,80 @@ def test_cosines_over_many_blocks_are_the_products_of_every_row(tmp_path):
 def test_update_index_refuses_an_unknown_vectors_mode(seeds_copy, tmp_path):
     with pytest.raises(ValueError, match="vectors must be one of"):
         update_index(seeds_copy, tmp_path / "index", vectors="later")
+
+
+def _locked(path: Path) -> bool:
+    """Whether some process holds a flock of `path`, as /proc/locks lists them (looking does not
+    take the lock, which would make the pass that tries it leave)."""
+    inode = os.stat(path).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        # "1: FLOCK ADVISORY WRITE <pid> <device>:<inode> 0 EOF"; a waiter's line has "->"
+        if "FLOCK" not in fields or "->" in fields:
+            continue
+        if fields[fields.index("FLOCK") + 4].rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
+
+
+def _run_in_thread(root, results: dict, name: str, progress=None) -> threading.Thread:
+    """A pass as `python -m search.vectorpass` runs it (queued), in a thread; its result (how
+    many it stored, None when it left) in results[name]."""
+
+    def run() -> None:
+        results[name] = vectorpass.run(root, progress, queue=True)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_pass_started_while_another_prunes_waits_for_it_and_runs(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    store = VectorStore(root)
+    stale = text_key("一段已删除文件的文字")
+    # a vector no record reads: the first pass prunes it once its records are encoded
+    store.add([stale], np.ones((1, vectors.DIMENSIONS), np.float32))
+    seeds_and_stale: set[int] = set()
+    blocker = sqlite3.connect(store.path, timeout=30, isolation_level=None, check_same_thread=False)
+    blocked = threading.Event()
+
+    def hold_the_store(stored: int, total: int) -> None:
+        # once the first pass stored its last batch, take the store's write lock: its prune
+        # (after its last look for records) waits for it
+        if stored == total == 13:
+            blocker.execute("BEGIN IMMEDIATE")
+            blocked.set()
+
+    results: dict[str, int | None] = {}
+    try:
+        first = _run_in_thread(root, results, "first", hold_the_store)
+        assert blocked.wait(60)
+        seeds_and_stale = _stored_keys(root)
+        # a commit while the first pass prunes, and the pass it starts
+        (seeds_copy / "tianjin.md").write_bytes(
+            (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+        )
+        update_index(seeds_copy, root, vectors="skip")
+        second = _run_in_thread(root, results, "second")
+        deadline = time.monotonic() + 30
+        while not _locked(root / QUEUE_LOCK_FILE) and "second" not in results:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # a third, while the second waits: the second will see to the work, the third leaves
+        third = _run_in_thread(root, results, "third")
+        third.join(30)
+        assert results == {"third": None}
+    finally:
+        if blocked.is_set():
+            blocker.execute("ROLLBACK")
+        blocker.close()
+    first.join(60)
+    second.join(60)
+    assert results == {"first": 13, "second": 1, "third": None}
+    assert len(seeds_and_stale) == 14
+    [tianjin] = _stored_keys(root) - seeds_and_stale
+    assert _stored_keys(root) == seeds_and_stale - {stale} | {tianjin}
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
