@@ -82,13 +82,17 @@ def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
 
 
 def run(
-    index_root: Path, progress: Callable[[int, int], None] | None = None, queue: bool = False
+    index_root: Path,
+    progress: Callable[[int, int], None] | None = None,
+    queue: bool = False,
+    wait: bool = False,
 ) -> int | None:
     """Fill the store of `index_root` with the vectors its current generation lacks: how many
     were stored, or None when another pass holds the lock (it will see to them). With `queue`,
-    wait for a running pass to finish first, unless another pass is waiting already."""
+    wait for a running pass to finish first, unless another pass is waiting already; with
+    `wait`, wait for the running pass in any case (this call returns with every vector stored)."""
     index_root = Path(index_root)
-    with pass_lock(index_root, queue) as held:
+    with pass_lock(index_root, queue, wait) as held:
         if not held:
             return None
         store = VectorStore(index_root)

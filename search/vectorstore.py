@@ -286,16 +286,17 @@ def _flock(path: Path, wait: bool) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def pass_lock(index_root: Path, queue: bool = False) -> Iterator[bool]:
+def pass_lock(index_root: Path, queue: bool = False, wait: bool = False) -> Iterator[bool]:
     """Whether this process may run the pass: at once, or (`queue`) after the running pass, when
-    no other pass is already waiting for it.
+    no other pass is already waiting for it, or (`wait`: a caller that must return with every
+    vector stored) after the running pass and whichever wait for it.
 
     A queued pass leaves its place in the queue as soon as it holds the pass lock, before it
     looks for records: a pass started after that (by a commit it may not see) waits in turn.
     Holding the place until its end had made every pass started while one ran leave."""
     root = Path(index_root)
-    if not queue:
-        with _flock(root / PASS_LOCK_FILE, wait=False) as held:
+    if wait or not queue:
+        with _flock(root / PASS_LOCK_FILE, wait=wait) as held:
             yield held
         return
     held = False

@@ -20,6 +20,7 @@ from search.request import SearchRequest
 from search.vectorstore import (
     COSINE_BLOCK_BYTES,
     FORMER_STORE_FILES,
+    PASS_LOCK_FILE,
     PASS_NICENESS,
     QUEUE_LOCK_FILE,
     VectorCache,
@@ -209,14 +210,15 @@ def test_update_index_refuses_an_unknown_vectors_mode(seeds_copy, tmp_path):
         update_index(seeds_copy, tmp_path / "index", vectors="later")
 
 
-def _locked(path: Path) -> bool:
-    """Whether some process holds a flock of `path`, as /proc/locks lists them (looking does not
-    take the lock, which would make the pass that tries it leave)."""
+def _locked(path: Path, waiting: bool = False) -> bool:
+    """Whether some process holds a flock of `path` (with `waiting`: waits for one), as
+    /proc/locks lists them (looking does not take the lock, which would make the pass that tries
+    it leave)."""
     inode = os.stat(path).st_ino
     for line in Path("/proc/locks").read_text().splitlines():
+        # "1: FLOCK ADVISORY WRITE <pid> <device>:<inode> 0 EOF"; a waiter's: "1: -> FLOCK ..."
         fields = line.split()
-        # "1: FLOCK ADVISORY WRITE <pid> <device>:<inode> 0 EOF"; a waiter's line has "->"
-        if "FLOCK" not in fields or "->" in fields:
+        if "FLOCK" not in fields or ("->" in fields) != waiting:
             continue
         if fields[fields.index("FLOCK") + 4].rsplit(":", 1)[-1] == str(inode):
             return True
@@ -282,5 +284,30 @@ def test_a_pass_started_while_another_prunes_waits_for_it_and_runs(seeds_copy, t
     assert len(seeds_and_stale) == 14
     [tianjin] = _stored_keys(root) - seeds_and_stale
     assert _stored_keys(root) == seeds_and_stale - {stale} | {tianjin}
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_update_index_with_vectors_now_waits_for_a_running_pass(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    (seeds_copy / "tianjin.md").write_bytes(
+        (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+    )
+    results = {}
+
+    def update() -> None:
+        results["update"] = update_index(seeds_copy, root, vectors="now")
+
+    with pass_lock(root, queue=True) as held:  # as a pass in the background holds it
+        assert held
+        updating = threading.Thread(target=update, daemon=True)
+        updating.start()
+        deadline = time.monotonic() + 60
+        while updating.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    updating.join(60)
+    assert results["update"].added == ["tianjin.md"]
     with SearchIndex(root) as engine:
         assert engine.vector_progress() == {"done": 14, "total": 14}
