@@ -106,12 +106,12 @@ class VectorStore:
 
     def signature(self) -> tuple:
         """What changes whenever a vector is added: the size and time of the database and of
-        its write-ahead log."""
+        its write-ahead log, and their inodes (a store deleted and made anew may be on another)."""
         found = []
         for path in (self.path, self.path.with_name(self.path.name + "-wal")):
             try:
                 stat = path.stat()
-                found.append((stat.st_size, stat.st_mtime_ns))
+                found.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
             except OSError:
                 found.append(None)
         return tuple(found)
@@ -159,6 +159,14 @@ class VectorStore:
                 "DELETE FROM vectors WHERE key NOT IN (SELECT key FROM keep)"
             ).rowcount
 
+    def key_at(self, seq: int) -> int | None:
+        """The key of the vector stored as row `seq` (None: no such row)."""
+        if not self.exists():
+            return None
+        with self._connect() as connection:
+            found = connection.execute("SELECT key FROM vectors WHERE seq = ?", (seq,)).fetchone()
+        return found[0] if found else None
+
     def read_since(self, seq: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """(last seq, keys, scales, int8 rows) of the vectors stored after `seq`."""
         if not self.exists():
@@ -190,8 +198,12 @@ class VectorCache:
     def __init__(self, store: VectorStore):
         self.store = store
         self._lock = threading.Lock()
-        self._seq = 0
         self._signature: tuple | None = None  # the store's files when last read
+        self._version = 0
+        self._empty()
+
+    def _empty(self) -> None:
+        self._seq = 0
         self._count = 0
         self._keys = np.empty(0, dtype=np.int64)
         self._scales = np.empty(0, dtype=np.float32)
@@ -200,8 +212,13 @@ class VectorCache:
 
     @property
     def size(self) -> int:
-        """How many vectors are held (it only grows: a changed size means new vectors)."""
+        """How many vectors are held."""
         return self._count
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the vectors held change (rows found before are then stale)."""
+        return self._version
 
     def refresh(self) -> None:
         """Read what the store gained since the last call (two stat calls when its files have
@@ -210,6 +227,12 @@ class VectorCache:
             signature = self.store.signature()
             if signature == self._signature:
                 return
+            if self._count and self.store.key_at(self._seq) != self._keys[self._count - 1]:
+                # the last row read is gone or holds another text: the store was deleted and
+                # made anew (its rows numbered from 1 again; its inode may be the old one's), or
+                # that row was pruned. Read it all again rather than after that row.
+                self._empty()
+                self._version += 1
             seq, keys, scales, rows = self.store.read_since(self._seq)
             self._signature = signature
             if not len(keys):
@@ -225,6 +248,7 @@ class VectorCache:
             self._rows[self._count : count] = rows
             self._order = np.argsort(self._keys[:count], kind="stable")
             self._seq, self._count = seq, count
+            self._version += 1
 
     def rows_of(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key's vector, -1 where there is none (yet)."""
@@ -240,6 +264,9 @@ class VectorCache:
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of `rows` as float32 (zeros where a row is -1)."""
         rows = np.asarray(rows, dtype=np.int64)
+        # rows found before the store was read anew (a search under way meanwhile) may be past
+        # what is held now: they count as not there
+        rows = np.where(rows < len(self._rows), rows, -1)
         safe = np.maximum(rows, 0)
         out = self._rows[safe].astype(np.float32) * self._scales[safe][:, None]
         out[rows < 0] = 0
@@ -249,6 +276,7 @@ class VectorCache:
         """vector · question for each row of `rows` (0 where a row is -1)."""
         question = np.asarray(question, dtype=np.float32)
         count = self._count
+        rows = np.where(rows < count, rows, -1)  # as in vectors()
         held = np.empty(count, dtype=np.float32)
         chunk = max(1, COSINE_BLOCK_BYTES // (4 * max(1, question.size)))
         for start in range(0, count, chunk):

@@ -311,3 +311,49 @@ def test_update_index_with_vectors_now_waits_for_a_running_pass(seeds_copy, tmp_
     assert results["update"].added == ["tianjin.md"]
     with SearchIndex(root) as engine:
         assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_the_cache_reads_a_store_made_anew(tmp_path):
+    store = VectorStore(tmp_path)
+    cache = VectorCache(store)
+    keys = [text_key(t) for t in ("甲", "乙", "丙")]
+    matrix = np.eye(3, vectors.DIMENSIONS, dtype=np.float32)
+    store.add(keys[:2], matrix[:2])
+    cache.refresh()
+    assert cache.rows_of(np.array(keys)).tolist() == [0, 1, -1]
+    # the store deleted and made anew (its rows numbered from 1 again), with one vector
+    for suffix in ("", "-wal", "-shm"):
+        store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+    store.add(keys[2:], matrix[2:])
+    cache.refresh()
+    assert cache.size == 1
+    assert cache.rows_of(np.array(keys)).tolist() == [-1, -1, 0]
+    question = np.zeros(vectors.DIMENSIONS, dtype=np.float32)
+    question[2] = 2.0
+    assert cache.cosines(question, cache.rows_of(np.array(keys[2:]))).tolist() == [
+        pytest.approx(2.0)
+    ]
+
+
+def test_questions_use_the_vectors_of_a_store_made_anew(seeds_copy, tmp_path):
+    from conftest import TRACKING_FIXTURES
+
+    root = tmp_path / "index"
+    (seeds_copy / "tianjin.md").write_bytes(
+        (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+    )
+    update_index(seeds_copy, root)
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+        # the store made anew by a rebuild that reads a new file first: its vector is row 1
+        store = VectorStore(root)
+        for suffix in ("", "-wal", "-shm"):
+            store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+        notice = seeds_copy / "a-notice.md"
+        notice.write_bytes((TRACKING_FIXTURES / "bjfgw-notice.md").read_bytes())
+        update_index(seeds_copy, root, rebuild=True)
+        assert engine.vector_progress() == {"done": 15, "total": 15}
+        found = engine.search(SearchRequest(q="碳排放权交易市场如何推动碳中和目标实现？"))["hits"]
+    with SearchIndex(root) as fresh:
+        question = SearchRequest(q="碳排放权交易市场如何推动碳中和目标实现？")
+        assert fresh.search(question)["hits"] == found
