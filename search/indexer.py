@@ -256,7 +256,7 @@ def update_index(
     """Bring the index in line with the seeds folder: incrementally, or from scratch with `rebuild`.
 
     The words are searchable when this returns. The sentence vectors of new records are
-    computed then too (`vectors="now"`), or by a pass in a process of its own that outlives this
+    computed then too (`vectors="now"`, after any pass running in the background), or by a pass in a process of its own that outlives this
     call (`"background"`: questions are ranked without meaning until it is done), or not
     (`"skip"`).
 
@@ -309,7 +309,8 @@ def update_index(
         _close_abandoned_files()
         raise failure from None
     if vectors == "now":
-        vectorpass.run(index_root)
+        # wait for a pass running in the background rather than return without the vectors
+        vectorpass.run(index_root, wait=True)
     elif vectors == "background":
         spawn_pass(index_root)
     result.seconds = time.monotonic() - started

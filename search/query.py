@@ -8,6 +8,7 @@ highlighted (highlight.py) and shaped as the record/hit contract says (contract.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, replace
@@ -88,6 +89,11 @@ class SearchIndex:
         """This thread's Whoosh searcher and the generation it reads (for code that reads the
         index directly: the relevance bench, tests)."""
         return self._current.searcher()
+
+    def own_searcher(self) -> contextlib.AbstractContextManager[tuple[Searcher, Generation]]:
+        """A searcher of the current generation and that generation, for one task in a thread
+        of its own, closed when the `with` block ends."""
+        return self._current.own_searcher()
 
     # -- search
 

@@ -4,10 +4,12 @@ document numbers agree even while a writer commits or a rebuild is swapped in.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,20 @@ class Generation:
     scoring: ScoringColumns
 
 
+class _ThreadSearcher:
+    """One thread's searcher and the generation it reads. It is held only by that thread's local
+    data, so when the thread ends the searcher is closed (by `closer`, a weakref.finalize): a
+    server whose threads come and go, or a commit's short-lived suggestion rebuild, leaves no
+    searcher and no removed segment file open."""
+
+    __slots__ = ("searcher", "label", "closer", "__weakref__")
+
+    def __init__(self, searcher: Searcher, label: str):
+        self.searcher = searcher
+        self.label = label
+        self.closer = weakref.finalize(self, searcher.close)
+
+
 class CurrentIndex:
     """The current generation of an index folder, opened once and refreshed when a commit or
     swap happens. Safe to share between threads: each thread gets its own searcher."""
@@ -53,8 +69,9 @@ class CurrentIndex:
         self.weighting = weighting  # makes each searcher's scoring model
         self._lock = threading.Lock()
         self._generation: Generation | None = None
-        self._local = threading.local()
-        self._searchers: list[Searcher] = []  # every open searcher, to close them all on close()
+        self._local = threading.local()  # .held: this thread's _ThreadSearcher
+        # the closers of every searcher still open, to close them all on close(), in any thread
+        self._closers: list[weakref.finalize] = []
         self._settled: tuple[tuple, float] | None = None  # (signature, when), see generation()
         # the sentence vectors of every generation's records, as the vector pass stores them
         self.vector_cache = VectorCache(VectorStore(self.index_root))
@@ -62,16 +79,16 @@ class CurrentIndex:
     def __del__(self) -> None:
         # dropped without close() (an app nobody closed): close the searchers' files now rather
         # than leave them to the garbage collector, which warns about each one
-        if "_searchers" in self.__dict__:  # __init__ got that far
+        if "_closers" in self.__dict__:  # __init__ got that far
             self.close()
 
     def close(self, keep_columns: bool = False) -> None:
         """Close every searcher this object opened (in any thread). With `keep_columns`, keep
         the current generation's columns: processes forked after this share their pages."""
         with self._lock:
-            for searcher in self._searchers:
-                searcher.close()
-            self._searchers.clear()
+            for closer in self._closers:
+                closer()  # closes a searcher once; a closed one's closer does nothing
+            self._closers.clear()
             if not keep_columns:
                 self._generation = None
         self._local = threading.local()
@@ -150,24 +167,47 @@ class CurrentIndex:
         self._settled = (signature, checked) if newest < checked - SETTLED else None
 
     def searcher(self) -> tuple[Searcher, Generation]:
-        """This thread's searcher of the current generation, and that generation."""
+        """This thread's searcher of the current generation, and that generation. The thread's
+        searcher of a former generation is closed here (only this thread uses it), or when the
+        thread ends: never while another thread may be reading with it."""
         local = self._local
         for _ in range(RETRIES):
             generation = self.generation()
-            if getattr(local, "label", None) == generation.label:
-                return local.searcher, generation
+            held: _ThreadSearcher | None = getattr(local, "held", None)
+            if held is not None and held.label == generation.label:
+                return held.searcher, generation
             try:
-                searcher = open_searcher(generation.index, generation.commit, self.weighting())
+                searcher = self._open(generation)
             except (OSError, whoosh_index.EmptyIndexError):
                 continue  # a writer committed and cleaned that commit's files: refresh, retry
+            local.held = _ThreadSearcher(searcher, generation.label)
             with self._lock:
-                if getattr(local, "searcher", None) is not None:
-                    local.searcher.close()
-                    self._searchers.remove(local.searcher)
-                self._searchers.append(searcher)
-            local.searcher, local.label = searcher, generation.label
+                self._closers = [closer for closer in self._closers if closer.alive]
+                self._closers.append(local.held.closer)
+            if held is not None:
+                held.closer()
             return searcher, generation
         raise self._kept_changing()
+
+    @contextlib.contextmanager
+    def own_searcher(self) -> Iterator[tuple[Searcher, Generation]]:
+        """A searcher of the current generation for one task, and that generation, closed when
+        the task is done (for a thread that is not one of those serving requests)."""
+        for _ in range(RETRIES):
+            generation = self.generation()
+            try:
+                searcher = self._open(generation)
+            except (OSError, whoosh_index.EmptyIndexError):
+                continue
+            try:
+                yield searcher, generation
+            finally:
+                searcher.close()
+            return
+        raise self._kept_changing()
+
+    def _open(self, generation: Generation) -> Searcher:
+        return open_searcher(generation.index, generation.commit, self.weighting())
 
     def _kept_changing(self) -> IndexMissing:
         return IndexMissing(

@@ -40,7 +40,7 @@ class ScoringColumns:
         self._segments: dict[tuple[str, str], np.ndarray] = {}
         self._columns: dict[str, np.ndarray] = {}
         self._rows: np.ndarray | None = None
-        self._rows_of = -1  # the cache size _rows was found at
+        self._rows_of = -1  # the cache version _rows was found at
         self._files: np.ndarray | None = None
 
     def _column(self, reader, name: str, read, dtype) -> np.ndarray:
@@ -98,8 +98,8 @@ class ScoringColumns:
         keys = self.vector_keys(reader)
         self.cache.refresh()
         with self._lock:
-            if self._rows is None or self._rows_of != self.cache.size:
-                self._rows, self._rows_of = self.cache.rows_of(keys), self.cache.size
+            if self._rows is None or self._rows_of != self.cache.version:
+                self._rows, self._rows_of = self.cache.rows_of(keys), self.cache.version
             return self._rows
 
     def vector_progress(self, reader, live: np.ndarray) -> dict:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._whoosh import postings
 from .analysis import DICTIONARY_FILE, _data_lines, fold_width, stopwords
 from .issuers import aliases
 
@@ -105,32 +106,56 @@ class _Kind:
 _EMPTY = np.empty(0, dtype=np.int32)
 
 
+def _live_frequencies(reader, field: str) -> dict[str, int]:
+    """How many live records hold each word of `field` (words no live record holds left out).
+    Whoosh's term statistics count deleted records until their segment is merged, so in a
+    segment with deletions each word's postings are counted against the live records; other
+    segments' statistics are exact."""
+    counts: dict[str, int] = {}
+    for leaf, _ in reader.leaf_readers():
+        live = None
+        if leaf.has_deletions():
+            live = np.zeros(leaf.doc_count_all(), dtype=bool)
+            live[np.fromiter(leaf.all_doc_ids(), dtype=np.int64)] = True
+        for term, info in leaf.iter_field(field):
+            word = term.decode("utf-8") if isinstance(term, bytes) else term
+            if live is None:
+                count = info.doc_frequency()
+            else:
+                docs, _ = postings(leaf, field, word)
+                count = int(np.count_nonzero(live[np.unique(docs)]))
+            if count:
+                counts[word] = counts.get(word, 0) + count
+    return counts
+
+
 class Suggester:
     """The suggestion lists of one index commit."""
 
     def __init__(self, reader):
         stop = stopwords()
+        # a deleted record's title and words stay in the index files until its segment is
+        # merged: only live records' are suggested
+        live = np.zeros(reader.doc_count_all(), dtype=bool)
+        live[np.fromiter(reader.all_doc_ids(), dtype=np.int64)] = True
         titles: dict[str, int] = {}
         if "title_exact" in reader.schema and reader.has_column("title_exact"):
-            for title in reader.column_reader("title_exact"):
-                if title and len(title) <= MAX_TITLE_CHARS:
+            for docnum, title in enumerate(reader.column_reader("title_exact")):
+                if live[docnum] and title and len(title) <= MAX_TITLE_CHARS:
                     titles[title] = titles.get(title, 0) + 1
         issuers: dict[str, int] = {}
         shown: dict[str, str] = {}
         if "issuer" in reader.indexed_field_names():
-            for term, info in reader.iter_field("issuer"):
-                canonical = term.decode("utf-8") if isinstance(term, bytes) else term
+            for canonical, count in _live_frequencies(reader, "issuer").items():
                 # typing an alias (北京市发改委) suggests the body's one name
                 for name in aliases(canonical):
-                    issuers[name] = info.doc_frequency()
+                    issuers[name] = count
                     shown[name] = canonical
         terms: dict[str, int] = {}
         for field in ("title", "content"):
             if field not in reader.indexed_field_names():
                 continue
-            for term, info in reader.iter_field(field):
-                word = term.decode("utf-8") if isinstance(term, bytes) else term
-                count = info.doc_frequency()
+            for word, count in _live_frequencies(reader, field).items():
                 keep = count >= MIN_TERM_DOCS and len(word) >= 2 and not word.isdigit()
                 if keep and word not in stop:
                     terms[word] = max(terms.get(word, 0), count)
@@ -188,8 +213,9 @@ def suggester(index: SearchIndex) -> Suggester:
 
 def _rebuild(index: SearchIndex, root: str) -> None:
     try:
-        searcher, generation = index.searcher()
-        made = Suggester(searcher.reader())
+        # a searcher of its own, closed here: this thread ends after one build
+        with index.own_searcher() as (searcher, generation):
+            made = Suggester(searcher.reader())
         with _lock:
             _built[root] = (generation.label, made)
     except Exception:  # noqa: BLE001 - the old lists keep answering; the next call retries

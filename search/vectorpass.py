@@ -1,7 +1,8 @@
 """The pass that computes the sentence vectors a build leaves for later: it reads the records of
 the current index generation whose vector the store lacks, encodes them a batch at a time and
-stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a second one
-exits at once. Run by `policy-search index` in the background (at a lower CPU priority,
+stores them (vectorstore.py), until none is left. One pass at a time holds its lock; a pass
+started meanwhile waits for it and then runs (a further one, while one waits, leaves the work to
+the waiting one; a foreground `run` without `queue` leaves at once). Run by `policy-search index` in the background (at a lower CPU priority,
 vectorstore.spawn_pass), or `python -m search.vectorpass INDEX` / `policy-search vectors INDEX` in
 the foreground."""
 
@@ -81,13 +82,17 @@ def _missing(generation: Path, store: VectorStore) -> list[tuple[int, str]]:
 
 
 def run(
-    index_root: Path, progress: Callable[[int, int], None] | None = None, queue: bool = False
+    index_root: Path,
+    progress: Callable[[int, int], None] | None = None,
+    queue: bool = False,
+    wait: bool = False,
 ) -> int | None:
     """Fill the store of `index_root` with the vectors its current generation lacks: how many
     were stored, or None when another pass holds the lock (it will see to them). With `queue`,
-    wait for a running pass to finish first, unless another pass is waiting already."""
+    wait for a running pass to finish first, unless another pass is waiting already; with
+    `wait`, wait for the running pass in any case (this call returns with every vector stored)."""
     index_root = Path(index_root)
-    with pass_lock(index_root, queue) as held:
+    with pass_lock(index_root, queue, wait) as held:
         if not held:
             return None
         store = VectorStore(index_root)

@@ -36,8 +36,9 @@ from . import vectors
 STORE_FILE = f"vectors-{vectors.ENCODER}.sqlite"
 FORMER_STORE_FILES = ("vectors.sqlite",)
 PASS_LOCK_FILE = ".vectors.lock"
-# held by the one pass waiting for the running one: a commit made while a pass runs may come
-# after its last look, so the next pass waits its turn rather than leave; a third leaves
+# held by the one pass waiting for the running one (until it runs): a commit made while a pass
+# runs may come after its last look, so the next pass waits its turn rather than leave; a third,
+# started while one waits, leaves (the waiting one will see its records)
 QUEUE_LOCK_FILE = ".vectors.queue"
 PASS_LOG_FILE = "vectors.log"
 # Texts a forward pass reads at once: the engine holds about 2 MB of activations per 100 tokens
@@ -105,12 +106,12 @@ class VectorStore:
 
     def signature(self) -> tuple:
         """What changes whenever a vector is added: the size and time of the database and of
-        its write-ahead log."""
+        its write-ahead log, and their inodes (a store deleted and made anew may be on another)."""
         found = []
         for path in (self.path, self.path.with_name(self.path.name + "-wal")):
             try:
                 stat = path.stat()
-                found.append((stat.st_size, stat.st_mtime_ns))
+                found.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
             except OSError:
                 found.append(None)
         return tuple(found)
@@ -158,6 +159,14 @@ class VectorStore:
                 "DELETE FROM vectors WHERE key NOT IN (SELECT key FROM keep)"
             ).rowcount
 
+    def key_at(self, seq: int) -> int | None:
+        """The key of the vector stored as row `seq` (None: no such row)."""
+        if not self.exists():
+            return None
+        with self._connect() as connection:
+            found = connection.execute("SELECT key FROM vectors WHERE seq = ?", (seq,)).fetchone()
+        return found[0] if found else None
+
     def read_since(self, seq: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """(last seq, keys, scales, int8 rows) of the vectors stored after `seq`."""
         if not self.exists():
@@ -189,8 +198,12 @@ class VectorCache:
     def __init__(self, store: VectorStore):
         self.store = store
         self._lock = threading.Lock()
-        self._seq = 0
         self._signature: tuple | None = None  # the store's files when last read
+        self._version = 0
+        self._empty()
+
+    def _empty(self) -> None:
+        self._seq = 0
         self._count = 0
         self._keys = np.empty(0, dtype=np.int64)
         self._scales = np.empty(0, dtype=np.float32)
@@ -199,8 +212,13 @@ class VectorCache:
 
     @property
     def size(self) -> int:
-        """How many vectors are held (it only grows: a changed size means new vectors)."""
+        """How many vectors are held."""
         return self._count
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the vectors held change (rows found before are then stale)."""
+        return self._version
 
     def refresh(self) -> None:
         """Read what the store gained since the last call (two stat calls when its files have
@@ -209,6 +227,12 @@ class VectorCache:
             signature = self.store.signature()
             if signature == self._signature:
                 return
+            if self._count and self.store.key_at(self._seq) != self._keys[self._count - 1]:
+                # the last row read is gone or holds another text: the store was deleted and
+                # made anew (its rows numbered from 1 again; its inode may be the old one's), or
+                # that row was pruned. Read it all again rather than after that row.
+                self._empty()
+                self._version += 1
             seq, keys, scales, rows = self.store.read_since(self._seq)
             self._signature = signature
             if not len(keys):
@@ -224,6 +248,7 @@ class VectorCache:
             self._rows[self._count : count] = rows
             self._order = np.argsort(self._keys[:count], kind="stable")
             self._seq, self._count = seq, count
+            self._version += 1
 
     def rows_of(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key's vector, -1 where there is none (yet)."""
@@ -239,6 +264,9 @@ class VectorCache:
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of `rows` as float32 (zeros where a row is -1)."""
         rows = np.asarray(rows, dtype=np.int64)
+        # rows found before the store was read anew (a search under way meanwhile) may be past
+        # what is held now: they count as not there
+        rows = np.where(rows < len(self._rows), rows, -1)
         safe = np.maximum(rows, 0)
         out = self._rows[safe].astype(np.float32) * self._scales[safe][:, None]
         out[rows < 0] = 0
@@ -248,6 +276,7 @@ class VectorCache:
         """vector · question for each row of `rows` (0 where a row is -1)."""
         question = np.asarray(question, dtype=np.float32)
         count = self._count
+        rows = np.where(rows < count, rows, -1)  # as in vectors()
         held = np.empty(count, dtype=np.float32)
         chunk = max(1, COSINE_BLOCK_BYTES // (4 * max(1, question.size)))
         for start in range(0, count, chunk):
@@ -285,20 +314,26 @@ def _flock(path: Path, wait: bool) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def pass_lock(index_root: Path, queue: bool = False) -> Iterator[bool]:
+def pass_lock(index_root: Path, queue: bool = False, wait: bool = False) -> Iterator[bool]:
     """Whether this process may run the pass: at once, or (`queue`) after the running pass, when
-    no other pass is already waiting for it."""
+    no other pass is already waiting for it, or (`wait`: a caller that must return with every
+    vector stored) after the running pass and whichever wait for it.
+
+    A queued pass leaves its place in the queue as soon as it holds the pass lock, before it
+    looks for records: a pass started after that (by a commit it may not see) waits in turn.
+    Holding the place until its end had made every pass started while one ran leave."""
     root = Path(index_root)
-    if not queue:
-        with _flock(root / PASS_LOCK_FILE, wait=False) as held:
+    if wait or not queue:
+        with _flock(root / PASS_LOCK_FILE, wait=wait) as held:
             yield held
         return
+    held = False
+    running = contextlib.ExitStack()
     with _flock(root / QUEUE_LOCK_FILE, wait=False) as first_in_line:
-        if not first_in_line:
-            yield False
-            return
-        with _flock(root / PASS_LOCK_FILE, wait=True) as held:
-            yield held
+        if first_in_line:
+            held = running.enter_context(_flock(root / PASS_LOCK_FILE, wait=True))
+    with running:
+        yield held
 
 
 Pending = Callable[[], list[tuple[int, str]]]

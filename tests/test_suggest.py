@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from search.suggest import suggest, suggester
+from search.request import SearchRequest
+from search.suggest import Suggester, suggest, suggester
 
 
 def texts(result: dict, kind: str) -> list[str]:
@@ -82,3 +83,47 @@ def test_suggest_after_a_commit_answers_from_the_old_lists_until_the_new_are_bui
         assert texts(suggest(engine, "排放权交易管理办法"), "title") == [
             "北京市发展和改革委员会关于印发北京市碳排放权交易管理办法的通知"
         ]
+
+
+def test_suggest_nothing_of_a_deleted_file(seeds_copy, tmp_path):
+    import shutil
+
+    from conftest import TRACKING_FIXTURES, WEB_FIXTURES
+
+    from search.indexer import update_index
+    from search.query import SearchIndex
+
+    index = tmp_path / "index"
+    notice_title = "北京市发展和改革委员会关于印发北京市碳排放权交易管理办法的通知"
+    shutil.copy(TRACKING_FIXTURES / "bjfgw-notice.md", seeds_copy / "bjfgw-notice.md")
+    # the port's one record twice: its words are in two records, enough to be suggested
+    for name in ("tianjin-a.md", "tianjin-b.md"):
+        shutil.copy(WEB_FIXTURES / "tianjin-port-key-nodes.md", seeds_copy / name)
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        assert texts(suggest(engine, "排放权交易管理办法"), "title") == [notice_title]
+        assert "岸电" in texts(suggest(engine, "岸电"), "term")
+    for name in ("bjfgw-notice.md", "tianjin-a.md", "tianjin-b.md"):
+        (seeds_copy / name).unlink()
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        assert engine.search(SearchRequest(q="岸电"))["total"] == 0
+        searcher, _ = engine.searcher()
+        lists = Suggester(searcher.reader())  # this commit's lists (suggest() rebuilds them later)
+
+        def listed(typed: str, kind: str) -> list[str]:
+            return texts({"suggestions": lists.suggest(typed)}, kind)
+
+        assert listed("排放权交易管理办法", "title") == []
+        assert listed("岸电", "term") == []
+        # the seeds' own titles, terms and issuers are still there
+        assert "碳排放" in listed("碳排", "term")
+        assert listed("北京市发", "issuer") == ["北京市发展和改革委员会"]
+    # the same lists as a fresh build of what is left: same items, same weights
+    update_index(seeds_copy, tmp_path / "fresh", vectors="skip")
+    with SearchIndex(tmp_path / "fresh") as fresh:
+        searcher, _ = fresh.searcher()
+        built = Suggester(searcher.reader())
+    for kind in ("title", "issuer", "term"):
+        assert lists.kinds[kind].texts == built.kinds[kind].texts
+        assert lists.kinds[kind].weights.tolist() == built.kinds[kind].weights.tolist()

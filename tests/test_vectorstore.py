@@ -4,6 +4,8 @@ text they read, filled by a pass after the words are committed, read by the sear
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from search.request import SearchRequest
 from search.vectorstore import (
     COSINE_BLOCK_BYTES,
     FORMER_STORE_FILES,
+    PASS_LOCK_FILE,
     PASS_NICENESS,
+    QUEUE_LOCK_FILE,
     VectorCache,
     VectorStore,
     pass_lock,
@@ -204,3 +208,152 @@ def test_cosines_over_many_blocks_are_the_products_of_every_row(tmp_path):
 def test_update_index_refuses_an_unknown_vectors_mode(seeds_copy, tmp_path):
     with pytest.raises(ValueError, match="vectors must be one of"):
         update_index(seeds_copy, tmp_path / "index", vectors="later")
+
+
+def _locked(path: Path, waiting: bool = False) -> bool:
+    """Whether some process holds a flock of `path` (with `waiting`: waits for one), as
+    /proc/locks lists them (looking does not take the lock, which would make the pass that tries
+    it leave)."""
+    inode = os.stat(path).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        # "1: FLOCK ADVISORY WRITE <pid> <device>:<inode> 0 EOF"; a waiter's: "1: -> FLOCK ..."
+        fields = line.split()
+        if "FLOCK" not in fields or ("->" in fields) != waiting:
+            continue
+        if fields[fields.index("FLOCK") + 4].rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
+
+
+def _run_in_thread(root, results: dict, name: str, progress=None) -> threading.Thread:
+    """A pass as `python -m search.vectorpass` runs it (queued), in a thread; its result (how
+    many it stored, None when it left) in results[name]."""
+
+    def run() -> None:
+        results[name] = vectorpass.run(root, progress, queue=True)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_pass_started_while_another_prunes_waits_for_it_and_runs(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    store = VectorStore(root)
+    stale = text_key("一段已删除文件的文字")
+    # a vector no record reads: the first pass prunes it once its records are encoded
+    store.add([stale], np.ones((1, vectors.DIMENSIONS), np.float32))
+    seeds_and_stale: set[int] = set()
+    blocker = sqlite3.connect(store.path, timeout=30, isolation_level=None, check_same_thread=False)
+    blocked = threading.Event()
+
+    def hold_the_store(stored: int, total: int) -> None:
+        # once the first pass stored its last batch, take the store's write lock: its prune
+        # (after its last look for records) waits for it
+        if stored == total == 13:
+            blocker.execute("BEGIN IMMEDIATE")
+            blocked.set()
+
+    results: dict[str, int | None] = {}
+    try:
+        first = _run_in_thread(root, results, "first", hold_the_store)
+        assert blocked.wait(60)
+        seeds_and_stale = _stored_keys(root)
+        # a commit while the first pass prunes, and the pass it starts
+        (seeds_copy / "tianjin.md").write_bytes(
+            (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+        )
+        update_index(seeds_copy, root, vectors="skip")
+        second = _run_in_thread(root, results, "second")
+        deadline = time.monotonic() + 30
+        while not _locked(root / QUEUE_LOCK_FILE) and "second" not in results:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # a third, while the second waits: the second will see to the work, the third leaves
+        third = _run_in_thread(root, results, "third")
+        third.join(30)
+        assert results == {"third": None}
+    finally:
+        if blocked.is_set():
+            blocker.execute("ROLLBACK")
+        blocker.close()
+    first.join(60)
+    second.join(60)
+    assert results == {"first": 13, "second": 1, "third": None}
+    assert len(seeds_and_stale) == 14
+    [tianjin] = _stored_keys(root) - seeds_and_stale
+    assert _stored_keys(root) == seeds_and_stale - {stale} | {tianjin}
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_update_index_with_vectors_now_waits_for_a_running_pass(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    (seeds_copy / "tianjin.md").write_bytes(
+        (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+    )
+    results = {}
+
+    def update() -> None:
+        results["update"] = update_index(seeds_copy, root, vectors="now")
+
+    with pass_lock(root, queue=True) as held:  # as a pass in the background holds it
+        assert held
+        updating = threading.Thread(target=update, daemon=True)
+        updating.start()
+        deadline = time.monotonic() + 60
+        while updating.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    updating.join(60)
+    assert results["update"].added == ["tianjin.md"]
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+
+
+def test_the_cache_reads_a_store_made_anew(tmp_path):
+    store = VectorStore(tmp_path)
+    cache = VectorCache(store)
+    keys = [text_key(t) for t in ("甲", "乙", "丙")]
+    matrix = np.eye(3, vectors.DIMENSIONS, dtype=np.float32)
+    store.add(keys[:2], matrix[:2])
+    cache.refresh()
+    assert cache.rows_of(np.array(keys)).tolist() == [0, 1, -1]
+    # the store deleted and made anew (its rows numbered from 1 again), with one vector
+    for suffix in ("", "-wal", "-shm"):
+        store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+    store.add(keys[2:], matrix[2:])
+    cache.refresh()
+    assert cache.size == 1
+    assert cache.rows_of(np.array(keys)).tolist() == [-1, -1, 0]
+    question = np.zeros(vectors.DIMENSIONS, dtype=np.float32)
+    question[2] = 2.0
+    assert cache.cosines(question, cache.rows_of(np.array(keys[2:]))).tolist() == [
+        pytest.approx(2.0)
+    ]
+
+
+def test_questions_use_the_vectors_of_a_store_made_anew(seeds_copy, tmp_path):
+    from conftest import TRACKING_FIXTURES
+
+    root = tmp_path / "index"
+    (seeds_copy / "tianjin.md").write_bytes(
+        (WEB_FIXTURES / "tianjin-port-key-nodes.md").read_bytes()
+    )
+    update_index(seeds_copy, root)
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 14, "total": 14}
+        # the store made anew by a rebuild that reads a new file first: its vector is row 1
+        store = VectorStore(root)
+        for suffix in ("", "-wal", "-shm"):
+            store.path.with_name(store.path.name + suffix).unlink(missing_ok=True)
+        notice = seeds_copy / "a-notice.md"
+        notice.write_bytes((TRACKING_FIXTURES / "bjfgw-notice.md").read_bytes())
+        update_index(seeds_copy, root, rebuild=True)
+        assert engine.vector_progress() == {"done": 15, "total": 15}
+        found = engine.search(SearchRequest(q="碳排放权交易市场如何推动碳中和目标实现？"))["hits"]
+    with SearchIndex(root) as fresh:
+        question = SearchRequest(q="碳排放权交易市场如何推动碳中和目标实现？")
+        assert fresh.search(question)["hits"] == found

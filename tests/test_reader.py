@@ -1,0 +1,157 @@
+"""search/reader.py: searchers are released with their thread or their generation, so a server
+that commits for months keeps a flat number of open files and holds no removed file open."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from conftest import TRACKING_FIXTURES, served
+from whoosh.searching import Searcher
+
+from bench.load import process_tree
+from search.indexer import update_index
+from search.query import SearchIndex
+from search.request import SearchRequest
+from search.suggest import suggest
+
+NOTICE = (TRACKING_FIXTURES / "bjfgw-notice.md").read_text(encoding="utf-8")
+NOTICE_TITLE = "北京市发展和改革委员会关于印发北京市碳排放权交易管理办法的通知"
+
+
+def notice(number: int) -> str:
+    """The tracking notice under a title of its own: 第<number>号试点通知."""
+    return NOTICE.replace(NOTICE_TITLE, f"第{number}号试点通知关于碳排放权交易管理办法", 1)
+
+
+def open_files(pid: int | str = "self") -> list[str]:
+    """What each open file descriptor of a process points at."""
+    found = []
+    folder = Path(f"/proc/{pid}/fd")
+    for name in os.listdir(folder):
+        try:
+            found.append(os.readlink(folder / name))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    return found
+
+
+def deleted(files: list[str], under: Path) -> list[str]:
+    return [f for f in files if f.endswith(" (deleted)") and f.startswith(str(under))]
+
+
+def open_searchers() -> int:
+    """Whoosh searchers open in this process (not counting the per-segment searchers each
+    holds)."""
+    return sum(
+        1
+        for o in gc.get_objects()
+        if isinstance(o, Searcher) and o.parent is None and not o.is_closed
+    )
+
+
+def titles(engine: SearchIndex, typed: str) -> list[str]:
+    return [s["text"] for s in suggest(engine, typed)["suggestions"] if s["kind"] == "title"]
+
+
+def search_into(engine: SearchIndex, totals: list[int]) -> None:
+    totals.append(engine.search(SearchRequest(q="试点通知"))["total"])
+
+
+def wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.05)
+
+
+def test_reader_open_files_stay_flat_across_fifty_commits(seeds_copy, tmp_path):
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    samples: list[tuple[int, int]] = []
+    with SearchIndex(root) as engine:
+        for number in range(1, 51):
+            # five files in turn: the first five commits add them, the rest edit them
+            (seeds_copy / f"notice-{number % 5}.md").write_text(notice(number), encoding="utf-8")
+            update_index(seeds_copy, root, vectors="skip")
+            found = engine.search(SearchRequest(q="试点通知", per_page=10))
+            assert found["total"] == min(number, 5)
+            # a short-lived thread searches too (as a server's threads come and go)
+            in_thread: list[int] = []
+            asker = threading.Thread(target=search_into, args=(engine, in_thread))
+            asker.start()
+            asker.join()
+            assert in_thread == [min(number, 5)]
+            # the lists of this commit are rebuilt in the background: wait for them
+            wait_for(
+                lambda n=number: (
+                    f"第{n}号试点通知关于碳排放权交易管理办法" in titles(engine, f"第{n}号")
+                ),
+                30,
+            )
+            samples.append((len(open_files()), open_searchers()))
+        files = open_files()
+    # this thread's one searcher: the other threads' were closed as they ended
+    assert [searchers for _, searchers in samples] == [1] * 50
+    # the files of the segments of one generation (merged every few commits) and no more
+    assert max(count for count, _ in samples[-10:]) <= max(count for count, _ in samples[:10])
+    assert deleted(files, tmp_path) == []
+
+
+def get(base: str, path: str, **params) -> dict:
+    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def server_files(pid: int) -> list[str]:
+    """The open files of a server: its arbiter's and every worker's."""
+    found = []
+    for process in process_tree(pid):
+        try:
+            found += open_files(process)
+        except OSError:
+            continue  # a process that ended while we looked
+    return found
+
+
+def test_reader_served_open_files_stay_flat_across_commits_through_the_watcher(
+    seeds_copy, tmp_path
+):
+    commits = 15
+    # one thread a worker: the searchers open are then exactly those of the workers and the
+    # threads they start, whichever worker answers
+    with served(seeds_copy, tmp_path, "--workers", "2", "--threads", "1") as server:
+        base = f"http://127.0.0.1:{server.port}"
+        wait_for(lambda: get(base, "/api/health")["watch"]["mode"] == "events", 10)
+        # each commit adds a segment and every few commits merge them: the open files rise and
+        # fall with the segments. Flat: in the last third, each commit's count comes down to
+        # within 10% of the first third's peak (once a worker's suggestion rebuild, which holds
+        # a searcher while it runs, is done)
+        third = commits // 3
+        first: list[int] = []
+        for number in range(1, commits + 1):
+            (seeds_copy / f"notice-{number % 5}.md").write_text(notice(number), encoding="utf-8")
+            wait_for(lambda n=number: get(base, "/api/health")["watch"]["updates"] == n, 30)
+            wait_for(
+                lambda n=number: get(base, "/api/search", q=f"第{n}号试点通知")["total"] >= 1, 10
+            )
+            for _ in range(6):  # requests spread over both workers
+                assert get(base, "/api/search", q="试点通知")["total"] == min(number, 5)
+                get(base, "/api/suggest", q=f"第{number}号")
+            if number <= third:
+                first.append(len(server_files(server.process.pid)))
+            elif number > commits - third:
+                bound = max(first) * 1.1
+                counts: list[int] = []
+                deadline = time.monotonic() + 10
+                while (count := len(server_files(server.process.pid))) > bound:
+                    counts.append(count)
+                    assert time.monotonic() < deadline, (number, first, counts)
+                    time.sleep(0.1)
