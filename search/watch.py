@@ -141,6 +141,11 @@ def _notifier_failure(exc: Exception) -> bool:
     return type(exc).__name__ == "WatchfilesRustInternalError"
 
 
+def _undecodable_name(exc: Exception) -> bool:
+    """Whether the notifier failed on a path it cannot decode (a name that is not UTF-8)."""
+    return _notifier_failure(exc) and "decode" in str(exc)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -178,6 +183,7 @@ class SeedsWatcher:
         # kept across restarts of the loop
         self._pending_seeds, self._pending_rebuild = True, False
         self._healthy = False
+        self._answered = False  # whether the current notifier answered once
 
     # -- life cycle
 
@@ -220,9 +226,14 @@ class SeedsWatcher:
         """Watch until stopped. Whatever fails inside (watchfiles on a name that is not UTF-8,
         the seeds folder gone, a bug of ours) is logged, counted and shown in the status, and
         the loop starts again with a new notifier, after a pause that grows while it keeps
-        failing; the changes it may have missed are looked for by an update."""
+        failing; the changes it may have missed are looked for by an update.
+
+        A name the notifier cannot decode, met after it had answered, is a change like any
+        other (a file copied from a Windows archive): the pause stays at its shortest, since
+        a folder that receives such files often would otherwise go unwatched for minutes."""
         delay = RESTART_SECONDS
         while not self._stop.is_set():
+            self._answered = False
             try:
                 if self._watch() == "replaced":
                     continue  # a notifier on the new folder at once
@@ -242,6 +253,8 @@ class SeedsWatcher:
                 self.status.last_error = self.status.last_restart_error
                 self._write_status()
                 self._pending_seeds = True
+                if _undecodable_name(exc) and self._answered:
+                    self._healthy = True  # an event, not a fault: no longer pause
             if self._stop.wait(delay):
                 return
             # a healthy stretch since the last restart starts the pauses over
@@ -271,6 +284,7 @@ class SeedsWatcher:
         try:
             while not self._stop.is_set():
                 changes = notifier.watch(50, 50, 500, self._stop)
+                self._answered = True
                 now = time.monotonic()
                 if not self._healthy and now - healthy_since >= HEALTHY_SECONDS:
                     self._healthy = True

@@ -74,7 +74,7 @@ def _strict(data: bytes) -> feedparser.FeedParserDict:
 # A form feed (PDF page breaks), U+FFFE and ESC in a title and a body: ingest removes ESC, keeps
 # the others today; the feed must be well-formed whatever the index holds.
 HOSTILE = (
-    "# 关于\x0c正常\ufffe运行\x1b的通知\n\n发文机关：北京市发展和改革委员会\n"
+    "# 关于正常\ufffe运行\x1b的通知\n\n发文机关：北京市发展和改革委员会\n"
     "发布日期：2024年12月25日\n\n正常运行\x0c第二页\ufffe内容。\n"
 )
 

@@ -157,6 +157,27 @@ def test_served_gbk_named_file_is_found_and_the_watcher_goes_on(seeds_copy, tmp_
     assert "Traceback" not in (tmp_path / "server.log").read_text(errors="replace")
 
 
+def test_watcher_keeps_up_with_gbk_names_dropped_one_after_another(seeds_copy, tmp_path):
+    """Each GBK name costs the notifier a restart; restarts for such names do not grow the
+    pause between them (a pause doubling up to 30 s left a folder fed such files unwatched)."""
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    watcher = SeedsWatcher(seeds_copy, index, quiet=0.3).start()
+    try:
+        wait_for(lambda: read_status(index).mode == "events", 10)
+        with SearchIndex(index) as engine:
+            for number in range(8):
+                name = f"碳排放通知{number}.md".encode("gbk")
+                with open(os.path.join(os.fsencode(seeds_copy), name), "wb") as handle:
+                    handle.write(small_file(f"wfgbkseries{number}").encode("utf-8"))
+                wait_for(lambda n=number: total(engine, f"wfgbkseries{n}") == 1, 10)
+        status = read_status(index)
+        assert status.restarts >= 8
+        assert "decode path" in status.last_restart_error
+    finally:
+        watcher.stop()
+
+
 def test_watcher_restarts_after_any_exception_and_says_so(seeds_copy, tmp_path, monkeypatch):
     """No exception ends the watcher silently: an unexpected one (here from the classification
     of events) restarts the loop, counted, and the changes it missed are indexed."""
