@@ -168,6 +168,7 @@ class PairIndex:
                     self._segments[key] = segment
                     parts.append((segment, offset))
                 self._parts = parts
+                self._known = {}  # the former commit's segments: those merged away go now
         return self._parts
 
     def bm25(self, searcher, text: str, ranking: RankingConfig, limit: int) -> np.ndarray:

@@ -137,7 +137,7 @@ class CurrentIndex:
                         previous = self._generation
                         if previous is None or previous.label != label:
                             # a commit after `previous` keeps most of its segments: reuse them
-                            self._generation = Generation(
+                            opened = Generation(
                                 path,
                                 label,
                                 ix,
@@ -149,6 +149,11 @@ class CurrentIndex:
                                     previous and previous.scoring,
                                 ),
                             )
+                            # the character pairs' files mapped now, while this commit's files
+                            # are all there: read at a first question, a later commit could
+                            # have removed them (a 500 seen under a soak's commits)
+                            opened.scoring.pairs.parts(reader)
+                            self._generation = opened
                     self._settle(current, folder, checked)
                     return self._generation
                 except (OSError, whoosh_index.EmptyIndexError):

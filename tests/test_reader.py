@@ -156,3 +156,26 @@ def test_reader_served_open_files_stay_flat_across_commits_through_the_watcher(
                     counts.append(count)
                     assert time.monotonic() < deadline, (number, first, counts)
                     time.sleep(0.1)
+
+
+def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds_copy, tmp_path):
+    """A thread that took its searcher before a few commits merged that generation's segments
+    away still reads their character pairs (a question's ranking): they were mapped lazily, at
+    the first question, and a soak's question got a 500 for a removed .npy file."""
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    for number in range(3):
+        (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+        update_index(seeds_copy, root, vectors="skip")
+    with SearchIndex(root) as engine:
+        engine.search(SearchRequest(q="试点通知"))  # words only: no pairs read yet
+        searcher, generation = engine._current.searcher()
+        segments = len(list(searcher.reader().leaf_readers()))
+        before = {name for name in os.listdir(generation.path) if name.endswith(".npy")}
+        for number in range(3, 15):  # until a merge removes some of its files
+            (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+            update_index(seeds_copy, root, vectors="skip")
+            if any(not (generation.path / name).exists() for name in before):
+                break
+        assert any(not (generation.path / name).exists() for name in before)
+        assert len(generation.scoring.pairs.parts(searcher.reader())) == segments
