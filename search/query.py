@@ -75,6 +75,13 @@ class SearchIndex:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def follow(self) -> None:
+        """Open the current generation now, its columns read and the former generation's let
+        go: a process that answers no request (a pre-forking server's parent) calls it after
+        each update, so that workers forked later share the current columns and the files of
+        removed segments are not held for good."""
+        self._current.generation()
+
     def close(self, keep_columns: bool = False) -> None:
         """Close every searcher this object opened (in any thread); with `keep_columns`, keep
         what was read of the current generation (its facet, scoring and vector columns), for

@@ -28,6 +28,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +185,9 @@ class SeedsWatcher:
         self._pending_seeds, self._pending_rebuild = True, False
         self._healthy = False
         self._answered = False  # whether the current notifier answered once
+        # called (in the watcher's thread) after each update: the server's parent process
+        # refreshes the index it shares with the workers it forks
+        self.after_update: Callable[[], None] | None = None
 
     # -- life cycle
 
@@ -374,6 +378,12 @@ class SeedsWatcher:
             # start with it too (those running follow it themselves, on their next request)
             with _guard:
                 follow_data_files(self.index_root, force=True)
+        if self.after_update is not None:
+            try:
+                with _guard:  # no fork while it holds a reader's locks
+                    self.after_update()
+            except Exception as exc:  # noqa: BLE001 - the index is updated all the same
+                log.warning("watch: after the update: %s: %s", type(exc).__name__, exc)
         self._report(result, time.monotonic() - started)
         return "done"
 

@@ -156,6 +156,22 @@ def test_reader_served_open_files_stay_flat_across_commits_through_the_watcher(
                     counts.append(count)
                     assert time.monotonic() < deadline, (number, first, counts)
                     time.sleep(0.1)
+        # the parent, which answers no request, follows the index after each update: it maps
+        # no file of the segments merged away (it kept those it read at start for good)
+        assert mapped_deleted(server.process.pid, tmp_path) == []
+
+
+def mapped_deleted(pid: int, under: Path) -> list[str]:
+    """The removed files under `under` that a process still maps (numpy's mapped arrays hold
+    no descriptor)."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+        return sorted(
+            {
+                line.split(maxsplit=5)[-1].strip()
+                for line in maps
+                if line.rstrip().endswith("(deleted)") and str(under) in line
+            }
+        )
 
 
 def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds_copy, tmp_path):

@@ -128,7 +128,12 @@ def _prepared(server) -> None:
     # the watcher runs here, in the parent, so exactly one process updates the index (threads
     # are not copied into forked workers)
     if server.app.make_watcher is not None:
-        server.app.watcher = server.app.make_watcher().start()
+        watcher = server.app.make_watcher()
+        # after each update the parent opens the new generation (no searcher, just its columns)
+        # and lets the former one go: workers forked later share it, and the files of segments
+        # merged away are not kept mapped here for the server's life
+        watcher.after_update = server.app.wsgi().extensions[EXTENSION].follow
+        server.app.watcher = watcher.start()
 
 
 def _stopping(server) -> None:
