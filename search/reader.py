@@ -57,7 +57,16 @@ class _ThreadSearcher:
     def __init__(self, searcher: Searcher, label: str):
         self.searcher = searcher
         self.label = label
-        self.closer = weakref.finalize(self, searcher.close)
+        self.closer = weakref.finalize(self, _close_in, os.getpid(), searcher)
+
+
+def _close_in(pid: int, searcher: Searcher) -> None:
+    """Close `searcher` if this is the process that opened it. A child forked while another
+    thread held a searcher drops that thread's local data at once, and so would run its closer;
+    closing the inherited files there waits forever on a file lock a thread of the parent held
+    mid-read at the fork (a watcher's update hung that way)."""
+    if os.getpid() == pid:
+        searcher.close()
 
 
 class CurrentIndex:

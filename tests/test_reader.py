@@ -195,3 +195,41 @@ def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds
                 break
         assert any(not (generation.path / name).exists() for name in before)
         assert len(generation.scoring.pairs.parts(searcher.reader())) == segments
+
+
+def test_a_forked_child_closes_no_searcher_of_its_parent(seeds_copy, tmp_path, monkeypatch):
+    """A child forked (an update, search/forked.py) while another thread holds a searcher drops
+    that thread's local data at once; the searcher's closer must not run there: closing the
+    inherited files waited forever on a file lock the parent's thread held mid-read (a
+    watcher's update hung, and with it every later update)."""
+    from search.forked import run_forked
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    closed_by = tmp_path / "closed-by"
+    real_close = Searcher.close
+
+    def close(self):
+        with open(closed_by, "a", encoding="ascii") as handle:
+            handle.write(f"{os.getpid()}\n")
+        real_close(self)
+
+    monkeypatch.setattr(Searcher, "close", close)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(engine: SearchIndex) -> None:
+        engine.search(SearchRequest(q="碳排放"))  # this thread's searcher, kept while it lives
+        holding.set()
+        release.wait(30)
+
+    with SearchIndex(index) as engine:
+        thread = threading.Thread(target=hold, args=(engine,))
+        thread.start()
+        assert holding.wait(30)
+        child = run_forked(os.getpid)
+        release.set()
+        thread.join(30)
+        gc.collect()
+    closers = closed_by.read_text(encoding="ascii").split()
+    assert closers == [str(os.getpid())]  # closed once, by this process; never by the child
+    assert child != os.getpid()
