@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import whoosh
 from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield, byte_to_length
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    STORED_COLUMN,
+    W3LeafMatcher,
+    _lenfield,
+    byte_to_length,
+)
 from whoosh.fields import FieldType
 from whoosh.reading import TermNotFound
 from whoosh.searching import Searcher
@@ -54,7 +60,41 @@ def open_searcher(ix: whoosh_index.FileIndex, commit: int, weighting) -> Searche
     own `ix.searcher()` opens the latest)."""
     toc = whoosh_index.TOC.read(ix.storage, ix.indexname, gen=commit)
     reader = whoosh_index.FileIndex._reader(ix.storage, toc.schema, toc.segments, toc.generation)
+    try:
+        open_stored_fields(reader)
+    except BaseException:
+        reader.close()
+        raise
     return Searcher(reader, weighting=weighting, fromindex=ix)
+
+
+def open_stored_fields(reader) -> None:
+    """Open each segment's stored fields now. Whoosh opens that file at a segment's first
+    stored_fields() call, and a later commit may have removed it by then (a merge): it then
+    reads the column as missing and fails (TypeError: 'NoneType' object is not subscriptable, a
+    500 seen by the soak). Raises FileNotFoundError when a segment's file is gone already: the
+    caller opens the newer commit instead."""
+    for leaf, _ in reader.leaf_readers():
+        perdoc = getattr(leaf, "_perdoc", None)
+        if perdoc is None or not leaf.doc_count_all():
+            continue
+        if perdoc._cached_reader("_stored", STORED_COLUMN) is None:
+            raise FileNotFoundError(f"segment {segment_name(leaf)} was removed by a later commit")
+
+
+def segments_present(reader) -> bool:
+    """Whether every segment of `reader` still has its files (one stat call a segment): what was
+    read from them while they all stood was read whole."""
+    return all(
+        getattr(leaf, "_perdoc", None) is None
+        or not leaf.doc_count_all()
+        or leaf._perdoc.has_column("_stored")
+        for leaf, _ in reader.leaf_readers()
+    )
+
+
+def segment_name(leaf) -> str:
+    return leaf.segment().segment_id()
 
 
 def length_column(leaf, field: str):

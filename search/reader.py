@@ -17,11 +17,12 @@ from whoosh import index as whoosh_index
 from whoosh.scoring import WeightingModel
 from whoosh.searching import Searcher
 
-from ._whoosh import open_searcher
+from ._whoosh import open_searcher, segments_present
 from .errors import IndexMissing
 from .facets import Columns
 from .layout import CURRENT_FILE, check_format, current_generation, generation_label
 from .scoring import ScoringColumns
+from .segments import LENGTH_FIELDS
 from .vectorstore import VectorCache, VectorStore
 
 # Attempts at opening a generation that a writer keeps replacing under us.
@@ -162,6 +163,12 @@ class CurrentIndex:
                             # are all there: read at a first question, a later commit could
                             # have removed them (a 500 seen under a soak's commits)
                             opened.scoring.pairs.parts(reader)
+                            # and so is what scoring reads per document, at the same moment
+                            opened.scoring.read_ahead(reader, LENGTH_FIELDS)
+                            if not segments_present(reader):
+                                # a later commit removed files while they were read: a column
+                                # read as missing would be zeros; open that commit instead
+                                raise FileNotFoundError("a segment was removed while read")
                             self._generation = opened
                     self._settle(current, folder, checked)
                     return self._generation

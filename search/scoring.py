@@ -61,6 +61,14 @@ class ScoringColumns:
                 self._columns[name] = np.concatenate(parts) if parts else np.zeros(0, dtype)
             return self._columns[name]
 
+    def read_ahead(self, reader, length_fields: Sequence[str]) -> None:
+        """Read now, from `reader` (of this commit), every column a question reads: a thread's
+        searcher may ask its first question after later commits removed these segments."""
+        for field in length_fields:
+            self.lengths(reader, field)
+        self.vector_keys(reader)
+        self.files(reader)
+
     def files(self, reader) -> np.ndarray:
         """Every document's source file as a number (-1 where it has none), read once per
         commit from the postings of `source_file`."""

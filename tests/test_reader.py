@@ -12,13 +12,16 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 from conftest import TRACKING_FIXTURES, served
 from whoosh.searching import Searcher
 
 from bench.load import process_tree
+from search._whoosh import LENGTHS
 from search.indexer import update_index
 from search.query import SearchIndex
 from search.request import SearchRequest
+from search.scoring import length_bytes
 from search.suggest import suggest
 
 NOTICE = (TRACKING_FIXTURES / "bjfgw-notice.md").read_text(encoding="utf-8")
@@ -195,6 +198,36 @@ def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds
                 break
         assert any(not (generation.path / name).exists() for name in before)
         assert len(generation.scoring.pairs.parts(searcher.reader())) == segments
+
+
+def test_a_searcher_reads_its_records_after_later_commits_removed_its_segments(
+    seeds_copy, tmp_path
+):
+    """A thread's searcher reads stored fields, and its generation the per-document lengths,
+    after later commits merged its segments away: Whoosh opened the stored fields at a segment's
+    first use and then found the file gone (TypeError: 'NoneType' object is not subscriptable,
+    four 500s in the soak); a length column read late came back as zeros."""
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    for number in range(3):
+        (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+        update_index(seeds_copy, root, vectors="skip")
+    with SearchIndex(root) as engine:
+        searcher, generation = engine._current.searcher()  # nothing read through it yet
+        expected = np.concatenate(
+            [LENGTHS[length_bytes(leaf, "content")] for leaf, _ in searcher.reader().leaf_readers()]
+        )
+        before = {name for name in os.listdir(generation.path) if name.endswith(".col")}
+        for number in range(3, 15):  # until a merge removes some of its files
+            (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+            update_index(seeds_copy, root, vectors="skip")
+            if any(not (generation.path / name).exists() for name in before):
+                break
+        assert any(not (generation.path / name).exists() for name in before)
+        records = [searcher.stored_fields(n)["record"] for n in range(searcher.doc_count_all())]
+        assert len(records) == generation.columns.live.size
+        lengths = generation.scoring.lengths(searcher.reader(), "content")
+        assert np.array_equal(lengths, expected) and expected.max() > 0
 
 
 def test_a_forked_child_closes_no_searcher_of_its_parent(seeds_copy, tmp_path, monkeypatch):
