@@ -12,6 +12,8 @@ Whoosh's own, record by record) is the contract an upgrade must pass.
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from array import array
 from collections.abc import Callable
 from pathlib import Path
@@ -329,9 +331,28 @@ def kept_with(leaf, name: str, make: Callable[[], object]):
     return kept[name]
 
 
+# Each segment's PostingArrays, mapped once per process however many searchers read the segment
+# (each thread has its own searcher, and each mapping holds a file descriptor: mapped per
+# searcher, a worker of 6 threads held some 30 per segment, and its open files followed the number
+# of segments up and down). Weak values: a segment's arrays go with the last reader holding them.
+_mapped: weakref.WeakValueDictionary[tuple[str, str], PostingArrays] = weakref.WeakValueDictionary()
+_mapped_lock = threading.Lock()
+
+
 def _arrays_of(leaf, field: str) -> PostingArrays | None:
     """A segment reader's PostingArrays of `field` (None: not written for it)."""
-    return kept_with(leaf, f"postings:{field}", lambda: PostingArrays.load(leaf, field))
+    return kept_with(leaf, f"postings:{field}", lambda: _mapped_arrays(leaf, field))
+
+
+def _mapped_arrays(leaf, field: str) -> PostingArrays | None:
+    key = (str(segment_file(leaf, "")), field)  # segment files never change once written
+    with _mapped_lock:
+        arrays = _mapped.get(key)
+        if arrays is None:
+            arrays = PostingArrays.load(leaf, field)
+            if arrays is not None:
+                _mapped[key] = arrays
+        return arrays
 
 
 class PooledWriter(SegmentWriter):

@@ -266,3 +266,41 @@ def test_a_forked_child_closes_no_searcher_of_its_parent(seeds_copy, tmp_path, m
     closers = closed_by.read_text(encoding="ascii").split()
     assert closers == [str(os.getpid())]  # closed once, by this process; never by the child
     assert child != os.getpid()
+
+
+def test_posting_arrays_are_mapped_once_per_process_however_many_threads_search(
+    seeds_copy, tmp_path
+):
+    """Each mapping holds a file descriptor: mapped per searcher, a worker's open files grew
+    with its threads times its segments (some 30 a segment in a worker of 6 threads)."""
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    for number in range(2):
+        (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+        update_index(seeds_copy, root, vectors="skip")
+
+    def mapped_arrays() -> list[str]:
+        return sorted(
+            path for path in open_files() if path.startswith(str(root)) and path.endswith(".npy")
+        )
+
+    holding, release = threading.Barrier(5), threading.Event()
+
+    def hold(engine: SearchIndex) -> None:
+        engine.search(SearchRequest(q="碳排放 试点通知"))
+        holding.wait(30)
+        release.wait(30)
+
+    with SearchIndex(root) as engine:
+        engine.search(SearchRequest(q="碳排放 试点通知"))
+        alone = mapped_arrays()
+        threads = [threading.Thread(target=hold, args=(engine,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        holding.wait(30)
+        assert len(engine._current._closers) == 5  # five searchers
+        assert mapped_arrays() == alone
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    assert alone and len(alone) == len(set(alone))
