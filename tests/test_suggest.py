@@ -40,12 +40,12 @@ def test_suggest_nothing_for_nothing(tracking_engine):
     assert len(suggest(tracking_engine, "北", limit=3)["suggestions"]) == 3
 
 
-def test_suggest_lists_are_built_once_per_commit_and_a_keystroke_is_fast(tracking_engine):
-    assert suggester(tracking_engine) is suggester(tracking_engine)
-    started = time.perf_counter()
+def test_suggest_lists_are_built_once_per_commit_not_per_keystroke(tracking_engine):
+    """(How fast a keystroke is answered is measured in bench/, not asserted here.)"""
+    built = suggester(tracking_engine)
     for typed in ("碳", "碳排", "碳排放", "北京", "北京市发展", "能源", "管理办法"):
         suggest(tracking_engine, typed)
-    assert time.perf_counter() - started < 0.5
+        assert suggester(tracking_engine) is built
 
 
 def test_api_suggest(tracking_client):
