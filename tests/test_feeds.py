@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import urllib.request
 from dataclasses import replace
 from xml.etree import ElementTree as ET
@@ -181,6 +183,21 @@ def test_feed_links_use_the_configured_public_url(make_app, tracking_app):
         *[f"{public}/documents/{id}" for id in CARBON_IDS],
     ]
     assert [entry.id for entry in feed.entries] == [f"{TAG}record/{id}" for id in CARBON_IDS]
+
+
+def test_csv_export_links_use_the_configured_public_url(make_app, tracking_app):
+    """The export's links, like the feed's, point at the public address, not at the host a
+    proxy reached (they were built from the Host header)."""
+    settings = replace(
+        tracking_app.config["SETTINGS"], public_url="https://policy.example.org/archive"
+    )
+    client = make_app({"SETTINGS": settings}).test_client()
+    response = client.get("/export.csv?q=碳中和", base_url="http://10.0.0.5:8000")
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    public = "https://policy.example.org/archive"
+    assert sorted(row["url"] for row in rows) == sorted(
+        f"{public}/documents/{id}" for id in CARBON_IDS
+    )
 
 
 def test_feed_links_follow_forwarded_headers_only_when_trusted(make_app, tracking_app):

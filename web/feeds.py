@@ -13,9 +13,9 @@ from dataclasses import replace
 from urllib.parse import quote, urlencode
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response
 
-from .state import filters_only, search_index, search_request, search_state, settings
+from .state import filters_only, public_url, search_index, search_request, search_state
 
 blueprint = Blueprint("feeds", __name__)
 
@@ -42,16 +42,6 @@ def _timestamp(iso: str) -> str:
     return datetime.datetime(parts[0], parts[1], parts[2]).strftime("%Y-%m-%dT00:00:00Z")
 
 
-def _public_url(endpoint: str, **values: str) -> str:
-    """An absolute link: under the configured public URL, else where the request came (its Host
-    and scheme, or the proxy's X-Forwarded-* headers when the operator trusts them)."""
-    base = settings().public_url
-    if not base:
-        return url_for(endpoint, _external=True, **values)
-    path = url_for(endpoint, **values)[len(request.script_root) :]  # the public URL holds it
-    return base.rstrip("/") + path
-
-
 def _title(result: dict, pairs: list[tuple[str, str]]) -> str:
     what = [f"“{result['query']}”"] if result["query"] else []
     what += [f"{name}={value}" for name, value in pairs if name != "q"]
@@ -75,7 +65,7 @@ def feed():
     )
     pairs = filters_only(search_state())  # a feed is always the newest first, one page
     query = "?" + urlencode(pairs) if pairs else ""
-    self_url = _public_url("feeds.feed") + query
+    self_url = public_url("feeds.feed") + query
     dated = [_timestamp(hit["date"]) for hit in result["hits"] if hit["date"]]
     updated = max(dated, default=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -91,12 +81,12 @@ def feed():
         "link",
         rel="alternate",
         type="text/html",
-        href=_public_url("pages.search") + query,
+        href=public_url("pages.search") + query,
     )
     _add(_add(root, "author"), "name", "policy-search")
     _add(root, "generator", "policy-search")
     for hit in result["hits"]:
-        page = _public_url("pages.document", record_id=hit["id"])
+        page = public_url("pages.document", record_id=hit["id"])
         entry = _add(root, "entry")
         _add(entry, "id", TAG + "record/" + quote(hit["id"], safe=""))
         _add(entry, "title", hit["title"])

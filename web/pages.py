@@ -31,7 +31,14 @@ from search.request import MAX_PAGE, SearchRequest
 from search.timeline import timeline as key_node_timeline
 from search.timeline import years
 
-from .state import FILTER_PARAMETERS, filters_only, search_index, search_request, search_state
+from .state import (
+    FILTER_PARAMETERS,
+    filters_only,
+    public_url,
+    search_index,
+    search_request,
+    search_state,
+)
 
 blueprint = Blueprint("pages", __name__)
 
@@ -378,7 +385,7 @@ def export_csv():
             hit,
             sources="\n".join(f"{s['label']} {s['url']}" for s in hit["sources"]),
             **hit["dates"],
-            url=url_for("pages.document", record_id=hit["id"], _external=True),
+            url=public_url("pages.document", record_id=hit["id"]),
         )
         writer.writerow([csv_cell(row[column]) for column in EXPORT_COLUMNS])
     return Response(

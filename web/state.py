@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 
 from search.config import Settings
 from search.query import SearchIndex
@@ -58,3 +58,14 @@ LIST_PARAMETERS = ("sort", "page", "per_page")
 def filters_only(state: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The words and filters of a search state, without its order and paging."""
     return [(n, v) for n, v in state if n not in LIST_PARAMETERS]
+
+
+def public_url(endpoint: str, **values: str) -> str:
+    """An absolute link (feeds, CSV exports): under the configured public URL, else where the
+    request came (its Host and scheme, or the proxy's X-Forwarded-* headers when the operator
+    trusts them)."""
+    base = settings().public_url
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)[len(request.script_root) :]  # the public URL holds it
+    return base.rstrip("/") + path
