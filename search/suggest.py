@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._whoosh import postings
-from .analysis import DICTIONARY_FILE, _data_lines, fold_width, stopwords
+from .analysis import DICTIONARY_NAME, _data_lines, data_file, fold_width, stopwords
 from .issuers import aliases
 
 if TYPE_CHECKING:
@@ -159,7 +159,8 @@ class Suggester:
                 keep = count >= MIN_TERM_DOCS and len(word) >= 2 and not word.isdigit()
                 if keep and word not in stop:
                     terms[word] = max(terms.get(word, 0), count)
-        for fields in _data_lines(DICTIONARY_FILE):
+        # the dictionary in use: a configured data folder's edited one, if it has one
+        for fields in _data_lines(data_file(DICTIONARY_NAME)):
             terms.setdefault(fields[0], 0)
         self.kinds = {
             "title": _Kind.build(titles),

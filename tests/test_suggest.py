@@ -127,3 +127,21 @@ def test_suggest_nothing_of_a_deleted_file(seeds_copy, tmp_path):
     for kind in ("title", "issuer", "term"):
         assert lists.kinds[kind].texts == built.kinds[kind].texts
         assert lists.kinds[kind].weights.tolist() == built.kinds[kind].weights.tolist()
+
+
+def test_suggest_terms_of_the_configured_dictionary(seeds_copy, tmp_path, monkeypatch):
+    """A word added to the data folder's dictionary (POLICY_SEARCH_DATA) is suggested: the
+    lists read the packaged dictionary only."""
+    from search import analysis
+    from search.indexer import update_index
+    from search.query import SearchIndex
+
+    data = tmp_path / "data"
+    data.mkdir()
+    packaged = analysis.DICTIONARY_FILE.read_text(encoding="utf-8")
+    (data / "dictionary.txt").write_text(packaged + "\n零碳示范园区 5 n\n", encoding="utf-8")
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        assert texts(suggest(engine, "零碳示范"), "term") == ["零碳示范园区"]
