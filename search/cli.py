@@ -122,12 +122,14 @@ def index(
 @main.command()
 @index_option
 def vectors(index_dir: Path) -> None:
-    """Compute the sentence vectors the index lacks, in the foreground."""
+    """Compute the sentence vectors the index lacks, in the foreground (after the pass running
+    in the background, if one is: it returns with every vector stored)."""
     from .vectorpass import run
+    from .vectorstore import pass_running
 
-    stored = run(index_dir)
-    if stored is None:
-        raise click.ClickException("another vector pass is running on this index")
+    if pass_running(index_dir):
+        click.echo("A vector pass is running on this index; waiting for it ...")
+    stored = run(index_dir, wait=True)
     click.echo(f"stored {stored} sentence vectors")
 
 

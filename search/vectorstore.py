@@ -313,6 +313,14 @@ def _flock(path: Path, wait: bool) -> Iterator[bool]:
         handle.close()
 
 
+def pass_running(index_root: Path) -> bool:
+    """Whether a vector pass holds the pass lock of `index_root` now."""
+    if not (Path(index_root) / PASS_LOCK_FILE).exists():
+        return False
+    with _flock(Path(index_root) / PASS_LOCK_FILE, wait=False) as free:
+        return not free
+
+
 @contextlib.contextmanager
 def pass_lock(index_root: Path, queue: bool = False, wait: bool = False) -> Iterator[bool]:
     """Whether this process may run the pass: at once, or (`queue`) after the running pass, when

@@ -357,3 +357,36 @@ def test_questions_use_the_vectors_of_a_store_made_anew(seeds_copy, tmp_path):
     with SearchIndex(root) as fresh:
         question = SearchRequest(q="碳排放权交易市场如何推动碳中和目标实现？")
         assert fresh.search(question)["hits"] == found
+
+
+def test_the_vectors_command_waits_for_a_running_pass_then_completes(seeds_copy, tmp_path):
+    """`policy-search vectors` while a background pass holds the lock: it said "another vector
+    pass is running" and failed; it waits, then returns with every vector stored."""
+    from click.testing import CliRunner
+
+    from search.cli import main
+
+    root = tmp_path / "index"
+    update_index(seeds_copy, root, vectors="skip")
+    results = {}
+
+    def command() -> None:
+        results["cli"] = CliRunner().invoke(main, ["vectors", "--index", str(root)])
+
+    with pass_lock(root, queue=True) as held:  # as a pass in the background holds it
+        assert held
+        waiting = threading.Thread(target=command, daemon=True)
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while waiting.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert waiting.is_alive()
+    waiting.join(120)
+    assert results["cli"].exit_code == 0, results["cli"].output
+    assert results["cli"].output.splitlines() == [
+        "A vector pass is running on this index; waiting for it ...",
+        "stored 13 sentence vectors",
+    ]
+    with SearchIndex(root) as engine:
+        assert engine.vector_progress() == {"done": 13, "total": 13}
