@@ -10,6 +10,7 @@ import contextlib
 import html
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,8 @@ from .indexer import VECTOR_MODES, Progress, update_index
 from .layout import MANIFEST_VERSION, current_generation, index_format
 from .query import SearchIndex
 from .request import SearchRequest
-from .vectorstore import spawn_pass
+from .vectorstore import pass_running, spawn_pass
+from .watch import read_status
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
@@ -202,12 +204,14 @@ def _readable(result: dict) -> str:
 @index_option
 @json_option
 def stats(index_dir: Path, as_json: bool) -> None:
-    """Show the record count, the index generation and the counts per facet."""
+    """Show the record count, the index generation, the vector pass, the live folder's watcher
+    and the counts per facet."""
     try:
         with SearchIndex(index_dir) as engine:
             result = engine.stats()
     except SearchError as exc:
         raise _fail(exc) from exc
+    result["watch"] = _watch_status(index_dir)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -218,11 +222,48 @@ def stats(index_dir: Path, as_json: bool) -> None:
     for file in result["warning_files"]:
         click.echo(f"  {file['file']}: {file['error'] or ', '.join(file['codes'])}")
     done, total = result["vectors"]["done"], result["vectors"]["total"]
-    click.echo(f"sentence vectors: {done} of {total}" + (" (pass running)" if done < total else ""))
+    running = pass_running(index_dir)
+    if done < total:
+        pending = " (pass running)" if running else " (no pass running: `policy-search vectors`)"
+    else:
+        pending = ""
+    click.echo(f"sentence vectors: {done} of {total}{pending}")
+    click.echo(_watch_line(result["watch"]))
     for facet, values in result["facets"].items():
         click.echo(f"\n{facet}:")
         for value in values:
             click.echo(f"  {value['count']:>6}  {value['value']}")
+
+
+def _watch_status(index_dir: Path) -> dict:
+    """What the watcher of a server on this index last wrote, if that server still runs."""
+    status = read_status(index_dir)
+    alive = status.pid is not None and _process_alive(status.pid)
+    return {**status.to_dict(), "enabled": alive, "pid": status.pid if alive else None}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _watch_line(watch: dict) -> str:
+    if not watch["enabled"]:
+        return "live folder: not watched (no server with its watcher runs on this index)"
+    line = (
+        f"live folder: watched by process {watch['pid']} ({watch['mode'] or 'starting'}); "
+        f"{watch['updates']} updates, the last at {watch['last_update'] or '-'}"
+    )
+    if watch["restarts"]:
+        line += f"; restarted {watch['restarts']} times, last: {watch['last_restart_error']}"
+    if watch["last_error"]:
+        line += f"; last update failed: {watch['last_error']}"
+    return line
 
 
 @main.command()

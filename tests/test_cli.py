@@ -52,6 +52,10 @@ def test_cli_index_search_and_stats(runner, seeds_copy, tmp_path):
     assert stats.stdout.splitlines()[1] == (
         "  beijing-industry-carbon-key-nodes.md: nodes_missing, truncated"
     )
+    assert stats.stdout.splitlines()[2:4] == [
+        "sentence vectors: 0 of 13 (no pass running: `policy-search vectors`)",
+        "live folder: not watched (no server with its watcher runs on this index)",
+    ]
     assert "北京市发展和改革委员会" in stats.stdout
     as_json = json.loads(runner.invoke(["stats", "--json", "--index", str(index)]).stdout)
     assert as_json["warning_files"] == [
@@ -133,3 +137,44 @@ def test_cli_search_by_alias_doc_type_and_status(runner, tracking_index):
     ]
     bad = runner.invoke(["search", "", "--status", "废", "--index", str(tracking_index)])
     assert bad.exit_code != 0 and "status must be one of" in bad.output
+
+
+def watch_line(printed: str) -> str:
+    [line] = [line for line in printed.splitlines() if line.startswith("live folder:")]
+    return line
+
+
+def test_cli_stats_shows_the_watcher_of_a_server_on_the_index(runner, seeds_copy, tmp_path):
+    """`stats` says whether a server's watcher keeps the index up to date, how often it updated
+    and what made it restart (as /api/health does)."""
+    import os
+    import time
+
+    from search.indexer import update_index
+    from search.watch import SeedsWatcher, read_status
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    watcher = SeedsWatcher(seeds_copy, index, quiet=0.3).start()
+    try:
+        deadline = time.monotonic() + 20
+        while read_status(index).mode != "events":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        source = seeds_copy / "beijing-industry-carbon-key-nodes.md"
+        (seeds_copy / "copy.md").write_text(
+            source.read_text(encoding="utf-8").replace("北京市", "天津市"), encoding="utf-8"
+        )
+        while read_status(index).updates < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        shown = watch_line(runner.invoke(["stats", "--index", str(index)]).stdout)
+        assert shown.startswith(f"live folder: watched by process {os.getpid()} (events); ")
+        assert re.search(r"; \d+ updates, the last at 20\d\d-", shown)
+        as_json = json.loads(runner.invoke(["stats", "--json", "--index", str(index)]).stdout)
+        assert as_json["watch"]["enabled"] is True
+        assert as_json["watch"]["mode"] == "events"
+    finally:
+        watcher.stop()
+    after = watch_line(runner.invoke(["stats", "--index", str(index)]).stdout)
+    assert after == "live folder: not watched (no server with its watcher runs on this index)"
