@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from whoosh.analysis import Composable, Token, Tokenizer
@@ -68,21 +68,24 @@ def _data_lines(path: Path) -> Iterator[list[str]]:
             yield line.split()
 
 
-def _new_segmenter(dictionary: bytes, fresh: bool = False):
-    """A segmenter with jieba's dictionary and ours (the bytes of dictionary.txt): the module's
-    own (first load), or a `fresh` one (a reload: words cannot be taken out of one).
+def _new_segmenter(dictionary: bytes):
+    """A segmenter of its own with jieba's dictionary and ours (the bytes of dictionary.txt).
 
     rjieba (a Rust port of jieba) segments identically and about 19x faster; jieba is the fallback.
+    Always an instance, never the module's own: a dictionary replaced (words cannot be taken out
+    of one) is then freed with its last reference, where the module's would stay for the
+    process's life, and in each worker forked from it.
     """
     try:
         import rjieba
 
-        segmenter = rjieba.Jieba() if fresh else rjieba
+        _empty_module_segmenter(rjieba)
+        segmenter = rjieba.Jieba()
     except ImportError:  # pragma: no cover - rjieba ships wheels for our platforms
         import jieba
 
         jieba.setLogLevel(60)
-        segmenter = jieba.Tokenizer() if fresh else jieba
+        segmenter = jieba.Tokenizer()  # jieba's module-level one loads nothing until used
     for line in dictionary.decode("utf-8").splitlines():
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -93,30 +96,47 @@ def _new_segmenter(dictionary: bytes, fresh: bool = False):
     return segmenter
 
 
+_module_segmenter_emptied = False
+
+
+def _empty_module_segmenter(rjieba) -> None:
+    """Give back the memory of the segmenter rjieba makes on import (some 16 MB of jieba's
+    dictionary), which nothing here uses."""
+    global _module_segmenter_emptied
+    if not _module_segmenter_emptied:
+        rjieba.clear()
+        _module_segmenter_emptied = True
+
+
+def _word_parts(segmenter, word: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
+    """A word lower-cased and the dictionary words inside it (offsets within the word), or None
+    for punctuation and spaces."""
+    if not _is_word(word):
+        return None
+    length = len(word)
+    inner: tuple[tuple[str, int, int], ...] = ()
+    if 2 < length <= MAX_COMPOUND:
+        inner = tuple(
+            (word[i : i + size].lower(), i, i + size)
+            for size in range(2, length)
+            for i in range(length - size + 1)
+            if _has_word(segmenter, word[i : i + size])
+        )
+    return word.lower(), inner
+
+
 class _Dictionary:
     """A segmenter loaded with one version of dictionary.txt, and the words found inside words
-    with it (cached: words recur, and that search cost more than the segmentation itself)."""
+    with it (cached: words recur, and that search cost more than the segmentation itself).
 
-    def __init__(self, dictionary: bytes, fresh: bool):
+    The cache holds the segmenter, not the object: no reference cycle, so a replaced dictionary
+    is freed at once, even where the collector never looks (a server freezes what it loaded
+    before forking its workers: gc.freeze)."""
+
+    def __init__(self, dictionary: bytes):
         self.digest = hashlib.sha256(dictionary).hexdigest()
-        self.segmenter = _new_segmenter(dictionary, fresh)
-        self.word_parts = lru_cache(maxsize=1 << 18)(self._word_parts)
-
-    def _word_parts(self, word: str) -> tuple[str, tuple[tuple[str, int, int], ...]] | None:
-        """A word lower-cased and the dictionary words inside it (offsets within the word), or
-        None for punctuation and spaces."""
-        if not _is_word(word):
-            return None
-        length = len(word)
-        inner: tuple[tuple[str, int, int], ...] = ()
-        if 2 < length <= MAX_COMPOUND:
-            inner = tuple(
-                (word[i : i + size].lower(), i, i + size)
-                for size in range(2, length)
-                for i in range(length - size + 1)
-                if _has_word(self.segmenter, word[i : i + size])
-            )
-        return word.lower(), inner
+        self.segmenter = _new_segmenter(dictionary)
+        self.word_parts = lru_cache(maxsize=1 << 18)(partial(_word_parts, self.segmenter))
 
 
 # The process's dictionary segments queries and highlights: the one that built the generation
@@ -143,7 +163,7 @@ def _load_process_dictionary() -> _Dictionary:
     global _process
     with _segmenter_lock:
         if _process is None:
-            _process = _Dictionary(data_file(DICTIONARY_NAME).read_bytes(), fresh=False)
+            _process = _Dictionary(data_file(DICTIONARY_NAME).read_bytes())
     return _process
 
 
@@ -174,7 +194,7 @@ def _read_on_disk() -> _Dictionary | None:
         return None
     with _segmenter_lock:
         if _on_disk is None or _on_disk.digest != digest:
-            _on_disk = _Dictionary(dictionary, fresh=True)
+            _on_disk = _Dictionary(dictionary)
         return _on_disk
 
 
@@ -209,7 +229,7 @@ def reload_segmenter() -> bool:
 def _has_word(segmenter, word: str) -> bool:
     if hasattr(segmenter, "has_word"):
         return segmenter.has_word(word)
-    # jieba: the module, or a Tokenizer (after a reload)
+    # jieba: a Tokenizer
     frequency = getattr(segmenter, "get_FREQ", None) or segmenter.FREQ.get  # pragma: no cover
     return bool(frequency(word))  # pragma: no cover
 

@@ -188,6 +188,10 @@ class SeedsWatcher:
         # called (in the watcher's thread) after each update: the server's parent process
         # refreshes the index it shares with the workers it forks
         self.after_update: Callable[[], None] | None = None
+        # and after an update that rebuilt the index, once that is done and reported: the
+        # parent replaces its workers, which would otherwise each load the new dictionary and
+        # read the new generation's columns privately (web/server.py)
+        self.after_rebuild: Callable[[], None] | None = None
 
     # -- life cycle
 
@@ -385,6 +389,11 @@ class SeedsWatcher:
             except Exception as exc:  # noqa: BLE001 - the index is updated all the same
                 log.warning("watch: after the update: %s: %s", type(exc).__name__, exc)
         self._report(result, time.monotonic() - started)
+        if result.rebuilt and self.after_rebuild is not None:
+            try:
+                self.after_rebuild()  # not under _guard: it waits for workers to be forked
+            except Exception as exc:  # noqa: BLE001 - the index is updated all the same
+                log.warning("watch: after the rebuild: %s: %s", type(exc).__name__, exc)
         return "done"
 
     def _report(self, result: UpdateResult, seconds: float) -> None:

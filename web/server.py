@@ -7,7 +7,9 @@ encoder loaded, and the workers are forked from it: those pages stay shared betw
 memory of a server is its processes' Pss summed, which counts shared pages once). Each worker
 opens its own Whoosh searchers after the fork; the index files are read through the page cache,
 shared as well. A reindex in one worker commits a new index generation that every worker's
-SearchIndex sees on its next request.
+SearchIndex sees on its next request. After a rebuild (its watcher's, in the parent), the
+workers are replaced one at a time by new ones forked from the parent, which has loaded the new
+dictionary and columns: they share those pages again.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import ctypes.util
 import gc
 import json
 import os
+import selectors
 import signal
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from flask import Flask
@@ -133,7 +138,85 @@ def _prepared(server) -> None:
         # and lets the former one go: workers forked later share it, and the files of segments
         # merged away are not kept mapped here for the server's life
         watcher.after_update = server.app.wsgi().extensions[EXTENSION].follow
+        watcher.after_rebuild = lambda: _replace_workers(server)
         server.app.watcher = watcher.start()
+
+
+# How long the replacement of a worker waits for gunicorn's arbiter to fork the new one and for
+# it to enter its loop (beyond that, the old one serves on)
+WORKER_START_SECONDS = 30.0
+
+
+def _replace_workers(server) -> None:
+    """After a rebuild, in the parent (the watcher's thread): let go of what the former index
+    and dictionary left (the collector, then malloc), and replace the workers one at a time by
+    new ones forked from here, which share this process's dictionary and columns. Without it
+    each worker loaded the new dictionary and read the new generation's columns privately, and
+    the parent's former copies stayed shared with nobody: the soak's Pss rose by 100 MB for good.
+
+    gunicorn's own signals do it, handled by its arbiter in the main thread: SIGTTIN forks one
+    more worker; once it runs, SIGTTOU stops the oldest gracefully. That worker finishes the
+    requests in flight, answers the next request of each connection kept alive with
+    `Connection: close` (the client opens a new one, to another worker) and exits when none is
+    left (or after graceful_timeout: a client idle that long may find its connection closed,
+    as after the keep-alive timeout of any server)."""
+    # objects frozen before the first fork are never collected: the former generation's and
+    # dictionary's, if in a cycle, would stay for good
+    gc.unfreeze()
+    gc.collect()
+    _trim_malloc()
+    gc.freeze()
+    former = set(server.WORKERS)
+    for _ in range(len(former)):
+        if not _replace_oldest_worker(server, former):
+            return
+
+
+def _replace_oldest_worker(server, former: set[int]) -> bool:
+    """One more worker forked, then the oldest let go once it ran; whether it went so."""
+    before = set(server.WORKERS)
+    os.kill(os.getpid(), signal.SIGTTIN)
+    try:
+        started = _wait_until(lambda: set(server.WORKERS) - before, WORKER_START_SECONDS)
+        if not started or not _wait_until(_heartbeat(server, started), WORKER_START_SECONDS):
+            server.log.warning("policy-search: no new worker started; the others serve on")
+            return False
+    finally:
+        os.kill(os.getpid(), signal.SIGTTOU)  # the oldest worker leaves (the count is back)
+    remaining = len(former & before)
+    exit_seconds = server.cfg.graceful_timeout + WORKER_START_SECONDS
+    if not _wait_until(lambda: len(former & set(server.WORKERS)) < remaining, exit_seconds):
+        server.log.warning("policy-search: a worker did not leave; the others serve on")
+        return False
+    return True
+
+
+def _heartbeat(server, pids: set[int]) -> Callable[[], bool]:
+    """Whether the new workers entered their loop: each touched its heartbeat file since first
+    seen (gunicorn's own sign of a worker alive; the loop touches it at least once a second)."""
+    first: dict[int, float] = {}
+
+    def running() -> bool:
+        for pid in pids:
+            try:
+                touched = server.WORKERS[pid].tmp.last_update()
+            except (KeyError, OSError, ValueError):  # gone: the arbiter forks another itself
+                continue
+            if first.setdefault(pid, touched) == touched:
+                return False
+        return True
+
+    return running
+
+
+def _wait_until(condition: Callable[[], object], seconds: float) -> object:
+    """`condition()`'s first true value within `seconds` (looking every 50 ms), else None."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return value
 
 
 def _stopping(server) -> None:
@@ -144,9 +227,33 @@ def _stopping(server) -> None:
 try:
     from gunicorn import util as gunicorn_util
     from gunicorn.app.base import BaseApplication
+    from gunicorn.workers.gthread import ThreadWorker
 except ImportError:  # Windows: gunicorn needs fcntl; serve() uses waitress there
-    BaseApplication = object
+    BaseApplication = ThreadWorker = object
     gunicorn_util = None
+
+
+class _Worker(ThreadWorker):
+    """gunicorn's threaded worker, except that a worker told to leave (a rebuild replaces
+    them: _replace_workers) closes no connection kept alive without answering on it first.
+
+    gunicorn closed a connection whose request finished after the signal, though the response
+    had said keep-alive: the client's next request on it failed (RemoteDisconnected, a failed
+    request of the soak). Here it waits for that request, answered with `Connection: close`
+    (gunicorn's own answer once a worker leaves), or for the keep-alive timeout. Depends on
+    ThreadWorker.finish_request of gunicorn < 27 (pinned)."""
+
+    def finish_request(self, conn, fs):
+        kept_alive = not fs.cancelled() and fs.exception() is None and fs.result() is True
+        if self.alive or not kept_alive:
+            super().finish_request(conn, fs)
+            return
+        conn.sock.setblocking(False)
+        conn.set_timeout()
+        self.keepalived_conns.append(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
+        )
 
 
 def _write_json_error(sock, status: int, reason: str, detail: str) -> None:
@@ -183,7 +290,7 @@ class _PreforkServer(BaseApplication):
         self._options = {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "gthread",
+            "worker_class": _Worker,
             "threads": threads,
             "preload_app": True,
             "post_fork": _forked,
