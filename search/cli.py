@@ -343,8 +343,15 @@ def serve(
     if current is None or index_format(current) != MANIFEST_VERSION:
         what = "No index" if current is None else "An index of another version"
         click.echo(f"{what} at {settings.index}: building it from {settings.seeds} ...")
+        from .forked import run_forked
+
         try:
-            result = update_index(settings.seeds, settings.index, wait=30, vectors="background")
+            # in a child process: what a build leaves in memory would otherwise stay in the
+            # server's parent and be shared with every worker forked from it (some 60 MB at
+            # 3,000 records)
+            result = run_forked(
+                lambda: update_index(settings.seeds, settings.index, wait=30, vectors="background")
+            )
         except SearchError as exc:
             raise _fail(exc) from exc
         click.echo(result.summary().splitlines()[0])
