@@ -261,6 +261,8 @@ def _watch_line(watch: dict) -> str:
     )
     if watch["restarts"]:
         line += f"; restarted {watch['restarts']} times, last: {watch['last_restart_error']}"
+    if watch["updating_since"]:
+        line += f"; updating since {watch['updating_since']}"
     if watch["last_error"]:
         line += f"; last update failed: {watch['last_error']}"
     return line

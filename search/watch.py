@@ -115,6 +115,9 @@ class WatchStatus:
     updates: int = 0
     restarts: int = 0  # times the loop failed and was started again
     last_restart_error: str | None = None  # what made it restart last (kept after successes)
+    # ISO time the update in progress started (None between updates): an update that never
+    # ends (a hung child) shows here rather than nowhere
+    updating_since: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -125,6 +128,7 @@ class WatchStatus:
             "updates": self.updates,
             "restarts": self.restarts,
             "last_restart_error": self.last_restart_error,
+            "updating_since": self.updating_since,
         }
 
 
@@ -357,6 +361,8 @@ class SeedsWatcher:
     def _update(self, rebuild: bool) -> str:
         """One update: "done", "locked" (another indexer held the lock) or "failed"."""
         started = time.monotonic()
+        self.status.updating_since = _now()
+        self._write_status()
         try:
             # the words are searchable at once; the sentence vectors follow from a pass in the
             # background (one for the whole burst)
@@ -370,13 +376,18 @@ class SeedsWatcher:
                 )
             )
         except IndexLocked as exc:
+            self._updated()
             log.info("watch: %s; retrying", exc)
             return "locked"
         except SearchError as exc:  # a full disk, an unwritable folder: the last index serves on
             log.error("watch: update failed: %s", exc)
             self.status.last_error = str(exc)
-            self._write_status()
+            self._updated()
             return "failed"
+        except BaseException:
+            self._updated()
+            raise
+        self._updated()
         if result.rebuilt:
             # the child loaded the dictionary it rebuilt with; workers forked from here later
             # start with it too (those running follow it themselves, on their next request)
@@ -395,6 +406,11 @@ class SeedsWatcher:
             except Exception as exc:  # noqa: BLE001 - the index is updated all the same
                 log.warning("watch: after the rebuild: %s: %s", type(exc).__name__, exc)
         return "done"
+
+    def _updated(self) -> None:
+        """The update in progress ended (however)."""
+        self.status.updating_since = None
+        self._write_status()
 
     def _report(self, result: UpdateResult, seconds: float) -> None:
         files_changed = len(result.added) + len(result.changed) + len(result.removed)

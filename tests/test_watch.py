@@ -219,6 +219,7 @@ def test_no_watch_says_so(client):
         "updates": 0,
         "restarts": 0,
         "last_restart_error": None,
+        "updating_since": None,
     }
 
 

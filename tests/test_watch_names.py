@@ -252,3 +252,24 @@ def test_watcher_follows_a_folder_deleted_and_made_again(seeds_copy, tmp_path):
         (seeds / "fresh.md").write_text(small_file("wfreplaced"), encoding="utf-8")
 
     _watch_replaced_folder(seeds_copy, tmp_path, delete_and_make_again)
+
+
+def test_the_status_shows_an_update_in_progress(seeds_copy, tmp_path):
+    """An update that does not end (a hung child, a lock held for long) shows in the status
+    (`updating_since`), and the field is cleared once it ends."""
+    from search.indexer import writer_lock
+
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    watcher = SeedsWatcher(seeds_copy, index, quiet=0.3).start()
+    try:
+        wait_for(lambda: read_status(index).mode == "events", 10)
+        with writer_lock(index):  # the update waits for the lock (up to LOCK_WAIT_SECONDS)
+            (seeds_copy / "held.md").write_text(small_file("wfheldupdate"), encoding="utf-8")
+            wait_for(lambda: read_status(index).updating_since is not None, 10)
+            assert read_status(index).updating_since.startswith("20")
+        with SearchIndex(index) as engine:
+            wait_for(lambda: total(engine, "wfheldupdate") == 1, 20)
+        wait_for(lambda: read_status(index).updating_since is None, 10)
+    finally:
+        watcher.stop()

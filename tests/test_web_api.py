@@ -388,6 +388,7 @@ def test_health(client, engine):
             "updates": 0,
             "restarts": 0,
             "last_restart_error": None,
+            "updating_since": None,
         },
         "warning_files": [
             {

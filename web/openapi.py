@@ -231,6 +231,12 @@ WATCH = _object(
             **_nullable("string"),
             "description": "What made the watcher start again last time; kept after successes.",
         },
+        "updating_since": {
+            **_nullable("string"),
+            "description": "When the update in progress started (ISO 8601); null between "
+            "updates. An update running for long (a rebuild of a large folder takes minutes) "
+            "may be hung.",
+        },
     },
     "The seeds folder's watcher (`serve --no-watch` turns it off).",
 )
