@@ -47,6 +47,9 @@ from .vectorstore import spawn_pass, text_key
 # A full build commits a segment every this many bytes of Markdown (_batches).
 SEGMENT_BYTES = 24 * 1024 * 1024
 VECTOR_MODES = ("background", "now", "skip")
+# How long the generation a rebuild replaced is kept (_remove_old_generations): a minute or two
+# covers a reader between reading `CURRENT` and opening the generation it names.
+SUPERSEDED_GRACE_SECONDS = 120.0
 
 Progress = Callable[[int, int, str], None]
 
@@ -490,12 +493,24 @@ def _remove_abandoned_builds(index_root: Path) -> None:
 
 
 def _remove_old_generations(index_root: Path) -> None:
-    """Keep the current generation and the one before it (readers may still have it open)."""
+    """Keep the current generation, and the one before it until it has been superseded for
+    SUPERSEDED_GRACE_SECONDS (since `CURRENT` was last written: the swap): a reader that found
+    it current just before the swap may still be opening it. Readers that opened it hold its
+    files open (searchers open what they read when they open, reader.py), and on POSIX a file
+    removed under them stays readable; so it goes at the first update or rebuild after the
+    grace, rather than taking the disk of a whole generation until the next rebuild."""
     current = current_generation(index_root)
     if current is None:
         return
     keep = generation_number(current.name)
+    try:
+        superseded_for = time.time() - (index_root / CURRENT_FILE).stat().st_mtime
+    except OSError:
+        superseded_for = 0.0
     for path in index_root.iterdir():
         number = generation_number(path.name)
-        if number is not None and path.is_dir() and number < keep - 1:
-            shutil.rmtree(path, ignore_errors=True)
+        if number is None or number >= keep or not path.is_dir():
+            continue
+        if number == keep - 1 and superseded_for < SUPERSEDED_GRACE_SECONDS:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
