@@ -24,7 +24,17 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, docmeta, pairs, segments, supersede, validity, vectorpass, vectors
+from . import (
+    analysis,
+    docmeta,
+    issuers,
+    pairs,
+    segments,
+    supersede,
+    validity,
+    vectorpass,
+    vectors,
+)
 from .documents import read_file, scan_folder
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
@@ -243,6 +253,15 @@ def _check_dictionary(manifest: dict) -> None:
         raise SearchError(f"the dictionary {analysis.data_file('dictionary.txt')} changed")
 
 
+def _check_issuers(manifest: dict) -> None:
+    """Raise SearchError when the index was built with another issuers table than the one
+    loaded: its records carry the canonical names of that table (docmeta), so an alias added
+    since would leave the facet showing two names for one body until a rebuild. An index that
+    recorded none (built before the hash was recorded) is rebuilt once."""
+    if manifest.get("issuers") != issuers.table_hash():
+        raise SearchError(f"the issuers table {analysis.data_file(issuers.ISSUERS_NAME)} changed")
+
+
 # ---------------------------------------------------------------------------------------------
 # Update
 
@@ -290,6 +309,7 @@ def update_index(
                         manifest = read_manifest(generation)
                         check_manifest(generation, manifest)
                         _check_dictionary(manifest)
+                        _check_issuers(manifest)
                     except SearchError as exc:
                         manifest = None
                         notices.append(f"{exc}; rebuilding the whole index")
@@ -414,6 +434,7 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     manifest = {
         "version": MANIFEST_VERSION,
         "dictionary": analysis.loaded_dictionary_hash(),
+        "issuers": issuers.table_hash(),
         "files": {},
     }
     report = IngestReport()

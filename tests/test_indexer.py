@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -589,3 +590,48 @@ def test_a_superseded_generation_is_removed_by_an_update_after_its_grace(seeds_c
     finally:
         old.close()
     assert search(index, per_page=50)["total"] == 13
+
+
+def merged_issuers_table() -> str:
+    """The packaged issuers table with 北京市发展和改革委员会 and its aliases made aliases of
+    北京市人民政府: two bodies' records become one body's."""
+    lines = ISSUERS_FILE.read_text(encoding="utf-8").splitlines()
+    (merged,) = [line for line in lines if line.startswith("北京市发展和改革委员会 =")]
+    lines.remove(merged)
+    (kept,) = [n for n, line in enumerate(lines) if line.startswith("北京市人民政府 =")]
+    lines[kept] += " = " + merged
+    return "\n".join(lines) + "\n"
+
+
+def test_index_rebuilds_when_the_issuers_table_changed(seeds_copy, tmp_path, monkeypatch):
+    """Records carry the canonical issuer of the table they were indexed with: after an edit of
+    issuers.txt, `index` rebuilds (the manifest records the table's hash), so a server without
+    the watcher gets the merged names at its next `index`; an edit that leaves the table as it
+    was (a comment) rebuilds nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    override = data / "issuers.txt"
+    shutil.copy(ISSUERS_FILE, override)
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    index = tmp_path / "index"
+    try:
+        update_index(seeds_copy, index, vectors="skip")
+        with open(override, "a", encoding="utf-8") as handle:
+            handle.write("\n# a comment: the same table\n")
+        assert update_index(seeds_copy, index, vectors="skip").rebuilt is False
+        override.write_text(merged_issuers_table(), encoding="utf-8")
+        result = update_index(seeds_copy, index, vectors="skip")
+        with SearchIndex(index) as engine:
+            facet = engine.search(SearchRequest(per_page=1))["facets"]["issuer"]
+        again = update_index(seeds_copy, index, vectors="skip")
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.refresh_data(force=True)
+    assert (result.rebuilt, result.generation) == (True, "2.1")
+    assert result.notices == [f"the issuers table {override} changed; rebuilding the whole index"]
+    assert {value["value"]: value["count"] for value in facet} == {
+        "北京市人民政府": 7,
+        "Asia Financial": 1,
+        "国家电投集团产融控股股份有限公司年度报告": 1,
+    }
+    assert again.rebuilt is False
