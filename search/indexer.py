@@ -14,7 +14,6 @@ import fcntl
 import gc
 import json
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -39,7 +38,6 @@ from .documents import read_file, scan_folder
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
     CURRENT_FILE,
-    GENERATION_PREFIX,
     LOCK_FILE,
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -49,6 +47,8 @@ from .layout import (
     generation_number,
     manifest_entry,
     read_manifest,
+    remove_abandoned_builds,
+    remove_old_generations,
 )
 from .records import IngestReport, Record, pack
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
@@ -57,9 +57,6 @@ from .vectorstore import spawn_pass, text_key
 # A full build commits a segment every this many bytes of Markdown (_batches).
 SEGMENT_BYTES = 24 * 1024 * 1024
 VECTOR_MODES = ("background", "now", "skip")
-# How long the generation a rebuild replaced is kept (_remove_old_generations): a minute or two
-# covers a reader between reading `CURRENT` and opening the generation it names.
-SUPERSEDED_GRACE_SECONDS = 120.0
 
 Progress = Callable[[int, int, str], None]
 
@@ -299,7 +296,7 @@ def update_index(
             # and with the issuers table on disk: the watcher's process may serve no request
             # that would have looked at the data files
             analysis.refresh_data(force=True)
-            _remove_abandoned_builds(index_root)
+            remove_abandoned_builds(index_root)
             try:
                 generation = current_generation(index_root)
                 notices = []
@@ -319,9 +316,9 @@ def update_index(
                     result = _update(seeds, generation, manifest, progress)
                 result.notices[:0] = notices
                 _mark_superseded(index_root, result)
-                _remove_old_generations(index_root)
+                remove_old_generations(index_root)
             except OSError:
-                _remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
+                remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
                 raise
     except OSError as exc:
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -505,33 +502,3 @@ def _update(
         records=records,
         report=report,
     )
-
-
-def _remove_abandoned_builds(index_root: Path) -> None:
-    """Folders of rebuilds that died before their swap: never referenced, safe to drop."""
-    for path in index_root.glob(GENERATION_PREFIX + "*.tmp"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _remove_old_generations(index_root: Path) -> None:
-    """Keep the current generation, and the one before it until it has been superseded for
-    SUPERSEDED_GRACE_SECONDS (since `CURRENT` was last written: the swap): a reader that found
-    it current just before the swap may still be opening it. Readers that opened it hold its
-    files open (searchers open what they read when they open, reader.py), and on POSIX a file
-    removed under them stays readable; so it goes at the first update or rebuild after the
-    grace, rather than taking the disk of a whole generation until the next rebuild."""
-    current = current_generation(index_root)
-    if current is None:
-        return
-    keep = generation_number(current.name)
-    try:
-        superseded_for = time.time() - (index_root / CURRENT_FILE).stat().st_mtime
-    except OSError:
-        superseded_for = 0.0
-    for path in index_root.iterdir():
-        number = generation_number(path.name)
-        if number is None or number >= keep or not path.is_dir():
-            continue
-        if number == keep - 1 and superseded_for < SUPERSEDED_GRACE_SECONDS:
-            continue
-        shutil.rmtree(path, ignore_errors=True)
