@@ -14,7 +14,6 @@ import fcntl
 import gc
 import json
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,12 +23,21 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from . import analysis, docmeta, pairs, segments, supersede, validity, vectorpass, vectors
+from . import (
+    analysis,
+    docmeta,
+    issuers,
+    pairs,
+    segments,
+    supersede,
+    validity,
+    vectorpass,
+    vectors,
+)
 from .documents import read_file, scan_folder
 from .errors import IndexLocked, IndexWriteFailed, SearchError, StorageFull
 from .layout import (
     CURRENT_FILE,
-    GENERATION_PREFIX,
     LOCK_FILE,
     MANIFEST_FILE,
     MANIFEST_VERSION,
@@ -39,6 +47,8 @@ from .layout import (
     generation_number,
     manifest_entry,
     read_manifest,
+    remove_abandoned_builds,
+    remove_old_generations,
 )
 from .records import IngestReport, Record, pack
 from .schema import CONFIDENCE_SCALE, MISSING_CONFIDENCE, PolicySchema
@@ -240,6 +250,15 @@ def _check_dictionary(manifest: dict) -> None:
         raise SearchError(f"the dictionary {analysis.data_file('dictionary.txt')} changed")
 
 
+def _check_issuers(manifest: dict) -> None:
+    """Raise SearchError when the index was built with another issuers table than the one
+    loaded: its records carry the canonical names of that table (docmeta), so an alias added
+    since would leave the facet showing two names for one body until a rebuild. An index that
+    recorded none (built before the hash was recorded) is rebuilt once."""
+    if manifest.get("issuers") != issuers.table_hash():
+        raise SearchError(f"the issuers table {analysis.data_file(issuers.ISSUERS_NAME)} changed")
+
+
 # ---------------------------------------------------------------------------------------------
 # Update
 
@@ -277,7 +296,7 @@ def update_index(
             # and with the issuers table on disk: the watcher's process may serve no request
             # that would have looked at the data files
             analysis.refresh_data(force=True)
-            _remove_abandoned_builds(index_root)
+            remove_abandoned_builds(index_root)
             try:
                 generation = current_generation(index_root)
                 notices = []
@@ -287,6 +306,7 @@ def update_index(
                         manifest = read_manifest(generation)
                         check_manifest(generation, manifest)
                         _check_dictionary(manifest)
+                        _check_issuers(manifest)
                     except SearchError as exc:
                         manifest = None
                         notices.append(f"{exc}; rebuilding the whole index")
@@ -296,9 +316,9 @@ def update_index(
                     result = _update(seeds, generation, manifest, progress)
                 result.notices[:0] = notices
                 _mark_superseded(index_root, result)
-                _remove_old_generations(index_root)
+                remove_old_generations(index_root)
             except OSError:
-                _remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
+                remove_abandoned_builds(index_root)  # a half-built generation: never swapped in
                 raise
     except OSError as exc:
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -411,6 +431,7 @@ def _build(seeds: Path, index_root: Path, progress: Progress | None) -> UpdateRe
     manifest = {
         "version": MANIFEST_VERSION,
         "dictionary": analysis.loaded_dictionary_hash(),
+        "issuers": issuers.table_hash(),
         "files": {},
     }
     report = IngestReport()
@@ -481,21 +502,3 @@ def _update(
         records=records,
         report=report,
     )
-
-
-def _remove_abandoned_builds(index_root: Path) -> None:
-    """Folders of rebuilds that died before their swap: never referenced, safe to drop."""
-    for path in index_root.glob(GENERATION_PREFIX + "*.tmp"):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _remove_old_generations(index_root: Path) -> None:
-    """Keep the current generation and the one before it (readers may still have it open)."""
-    current = current_generation(index_root)
-    if current is None:
-        return
-    keep = generation_number(current.name)
-    for path in index_root.iterdir():
-        number = generation_number(path.name)
-        if number is not None and path.is_dir() and number < keep - 1:
-            shutil.rmtree(path, ignore_errors=True)

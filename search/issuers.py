@@ -2,10 +2,15 @@
 applied when indexing (the issuer facet holds canonical names) and to the `issuer` filter.
 
 Like the other data files, a file of the same name in the data folder replaces it, and an edit
-is used by a running process at its next look (`analysis.refresh_data`), without a restart."""
+is used by a running process at its next look (`analysis.refresh_data`), without a restart. The
+records keep the canonical name of the table they were indexed with: a generation's manifest
+records that table's hash (table_hash), and an edited table leads to a rebuild (the watcher's,
+or the next `policy-search index`'s)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -71,6 +76,24 @@ def _table() -> dict[str, str]:
 
 
 analysis.on_data_change(ISSUERS_NAME, reload_table)
+
+
+def table_hash(table: dict[str, str] | None = None) -> str:
+    """The sha256 of an issuers table (the one in use by default), of its names and not of its
+    file: an edit that leaves every alias where it was (a comment, a line moved) changes nothing
+    indexed, and costs no rebuild."""
+    table = _table() if table is None else table
+    names = json.dumps(sorted(table.items()), ensure_ascii=False)
+    return hashlib.sha256(names.encode("utf-8")).hexdigest()
+
+
+def file_table_hash() -> str | None:
+    """table_hash of the issuers file on disk now; None when it cannot be read (an edit that
+    makes an alias name two bodies: the table in use is kept, reload_table)."""
+    try:
+        return table_hash(read_table(analysis.data_file(ISSUERS_NAME)))
+    except (SearchError, OSError, UnicodeDecodeError):
+        return None
 
 
 def canonical_issuer(name: str | None) -> str | None:

@@ -3,12 +3,15 @@ folders, the `CURRENT` pointer, the lock file's name and each generation's manif
 
 `gen-NNNNNN/` holds one whole Whoosh index and its manifest (`manifest.json`: each seeds file's
 hash, record count and ingest warnings); the file `CURRENT` names the generation readers use.
+The writer removes the generations readers no longer use (remove_old_generations).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import time
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -28,6 +31,9 @@ MANIFEST_FILE = "manifest.json"
 # entries' ids from their node's date and their title, not their position.
 MANIFEST_VERSION = 6
 GENERATION_PREFIX = "gen-"
+# How long the generation a rebuild replaced is kept (remove_old_generations): a minute or two
+# covers a reader between reading `CURRENT` and opening the generation it names.
+SUPERSEDED_GRACE_SECONDS = 120.0
 
 
 def generation_number(name: str) -> int | None:
@@ -146,3 +152,33 @@ def manifest_report(manifest: dict) -> IngestReport:
         warnings = [IngestWarning(code, message, line) for code, message, line in entry["warnings"]]
         files.append(FileReport(path, entry["records"], warnings, entry["error"]))
     return IngestReport(files)
+
+
+def remove_abandoned_builds(index_root: Path) -> None:
+    """Folders of rebuilds that died before their swap: never referenced, safe to drop."""
+    for path in index_root.glob(GENERATION_PREFIX + "*.tmp"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_old_generations(index_root: Path) -> None:
+    """Keep the current generation, and the one before it until it has been superseded for
+    SUPERSEDED_GRACE_SECONDS (since `CURRENT` was last written: the swap): a reader that found
+    it current just before the swap may still be opening it. Readers that opened it hold its
+    files open (searchers open what they read when they open, reader.py), and on POSIX a file
+    removed under them stays readable; so it goes at the first update or rebuild after the
+    grace, rather than taking the disk of a whole generation until the next rebuild."""
+    current = current_generation(index_root)
+    if current is None:
+        return
+    keep = generation_number(current.name)
+    try:
+        superseded_for = time.time() - (index_root / CURRENT_FILE).stat().st_mtime
+    except OSError:
+        superseded_for = 0.0
+    for path in index_root.iterdir():
+        number = generation_number(path.name)
+        if number is None or number >= keep or not path.is_dir():
+            continue
+        if number == keep - 1 and superseded_for < SUPERSEDED_GRACE_SECONDS:
+            continue
+        shutil.rmtree(path, ignore_errors=True)

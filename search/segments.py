@@ -1,6 +1,7 @@
 """How every writer of ours writes a segment: Whoosh's segment writer with its postings pooled
 in memory, the postings of the full-text fields also as arrays, and the character pairs kept
-beside it (_whoosh.PooledWriter, pairs.py), in separate files rather than one compound file."""
+beside it (_whoosh.PooledWriter, pairs.py), in separate files rather than one compound file;
+and which earlier segments a commit merges (merge_policy)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import contextlib
 from collections.abc import Iterator
 
 from whoosh import index as whoosh_index
+from whoosh.reading import SegmentReader
+from whoosh.writing import MERGE_SMALL, NO_MERGE
 
 from . import facets, pairs, scoring, segment_columns
 from ._whoosh import PooledWriter
@@ -17,6 +20,12 @@ from ._whoosh import PooledWriter
 ARRAYS_FOR = frozenset({"title", "content", "meta", "source_file"})
 # The fields whose one-byte lengths BM25 reads (saved with the segment's columns).
 LENGTH_FIELDS = ("title", "content", "meta")
+# A segment whose deleted documents (records edited or removed since it was written) reach this
+# fraction of it is rewritten without them at the next commit. A quarter bounds what they cost
+# (a third more than its live records, on disk and in every search's columns) while each merge
+# rewrites at least four live records per deleted one it drops, so an update that edits a file
+# rewrites the big segment once in a hundred or so updates, not at every one.
+DELETED_FRACTION = 0.25
 
 
 @contextlib.contextmanager
@@ -32,8 +41,32 @@ def writer(ix: whoosh_index.FileIndex, merge: bool = True) -> Iterator[PooledWri
     except BaseException:
         opened.cancel()
         raise
-    opened.commit(merge=merge)
+    opened.commit(mergetype=merge_policy if merge else NO_MERGE)
     save_columns(ix)
+
+
+def merge_policy(writer: PooledWriter, segments: list) -> list:
+    """The segments a commit keeps as they are, after merging the others into its new segment:
+    Whoosh's own policy (MERGE_SMALL: small segments, by a Fibonacci rule), then every segment
+    left whose deleted documents reached DELETED_FRACTION. Whoosh's policy never merges the
+    build's big segments, where most edits delete records: they grew with every edit for the
+    life of the generation. Merged through the writer's add_reader, as Whoosh's own merges are,
+    so the pairs and posting arrays follow (PooledWriter), and the columns are saved after the
+    commit (save_columns)."""
+    kept = []
+    for segment in MERGE_SMALL(writer, segments):
+        total, deleted = segment.doc_count_all(), segment.deleted_count()
+        if total and deleted == total:
+            continue  # nothing left to copy: dropped with its files
+        if total and deleted >= DELETED_FRACTION * total:
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            try:
+                writer.add_reader(reader)
+            finally:
+                reader.close()
+        else:
+            kept.append(segment)
+    return kept
 
 
 def save_columns(ix: whoosh_index.FileIndex) -> None:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import analysis
+from . import analysis, issuers
 from .errors import IndexLocked, SearchError
 from .forked import run_forked
 from .indexer import UpdateResult, update_index
@@ -184,6 +184,7 @@ class SeedsWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dictionary_hash = _file_hash(analysis.data_file(analysis.DICTIONARY_NAME))
+        self._issuers_hash = issuers.file_table_hash()
         # changes made while no server ran: one update, after a quiet period like any other;
         # kept across restarts of the loop
         self._pending_seeds, self._pending_rebuild = True, False
@@ -339,7 +340,9 @@ class SeedsWatcher:
         return "stopped"
 
     def _classify(self, changes: set[tuple[int, str]]) -> tuple[bool, bool]:
-        """(whether the seeds changed, whether the dictionary changed) in a set of file events."""
+        """(whether the seeds changed, whether the index must be rebuilt) in a set of file
+        events: rebuilt for an edited dictionary (words cut anew) or issuers table (records
+        carry the canonical issuer of the table they were indexed with)."""
         seeds_changed = rebuild = False
         for _, raw in changes:
             path = Path(raw)
@@ -353,6 +356,12 @@ class SeedsWatcher:
                 if digest is not None and digest != self._dictionary_hash:
                     log.info("watch: the dictionary changed; rebuilding the index")
                     self._dictionary_hash = digest
+                    rebuild = True
+            elif path.name == issuers.ISSUERS_NAME:
+                digest = issuers.file_table_hash()  # None: unreadable, the table in use kept
+                if digest is not None and digest != self._issuers_hash:
+                    log.info("watch: the issuers table changed; rebuilding the index")
+                    self._issuers_hash = digest
                     rebuild = True
             elif path.name in analysis.DATA_NAMES:
                 log.info("watch: %s changed (searches use it at once)", path.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SEED_FILE, WEB_FIXTURES, entry_id
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+from whoosh.scoring import BM25F
 
 from search import analysis, watch
 from search.errors import IndexLocked, IndexMissing
@@ -27,6 +31,7 @@ from search.layout import (
     open_index,
 )
 from search.query import SearchIndex
+from search.reader import CurrentIndex
 from search.records import unpack
 from search.request import SearchRequest
 
@@ -471,3 +476,162 @@ def test_a_rebuild_for_an_edited_dictionary_leaves_searches_their_dictionary(
             monkeypatch.delenv("POLICY_SEARCH_DATA")
             analysis.reload_segmenter()
     assert analysis.query_words("排水集团碳中和") == ["排水", "集团", "碳中和"]
+
+
+# -- an index that lives for months: deleted documents and superseded generations
+
+
+def numbered_compilation(number: int, edit: int = 0) -> str:
+    """NEW_COMPILATION as a file of its own: its title numbered, its content at edit `edit`."""
+    return NEW_COMPILATION.replace(
+        "上海市氢燃料电池汽车推广方案", f"上海市氢燃料电池汽车推广方案 第{number}号"
+    ).replace("建设加氢站网络", f"建设加氢站网络 第{edit}次修订")
+
+
+def stored_records(generation: Path) -> dict[str, dict]:
+    """Every live record of a generation by id, as stored."""
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        with ix.searcher() as searcher:
+            found = [unpack(fields["record"], calendar=False) for fields in searcher.documents()]
+    finally:
+        ix.close()
+    return {record["id"]: record for record in found}
+
+
+def deleted_fractions(generation: Path) -> list[float]:
+    """Each segment's deleted documents as a fraction of its documents."""
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        with ix.reader() as reader:
+            return [
+                1 - leaf.doc_count() / leaf.doc_count_all()
+                for leaf, _ in reader.leaf_readers()
+                if leaf.doc_count_all()
+            ]
+    finally:
+        ix.close()
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
+def test_edits_and_deletions_never_leave_a_quarter_of_a_segment_deleted(tmp_path):
+    """A server that runs for months edits and deletes records that sit in the build's big
+    segment, which Whoosh's own merge policy never merges: without a merge of its own, the
+    generation grew by every record ever edited. No segment keeps a quarter of its documents
+    deleted after any commit, and the index holds what a fresh build of the same files holds."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for number in range(60):
+        (seeds / f"n{number:03d}.md").write_text(numbered_compilation(number), encoding="utf-8")
+    index = tmp_path / "index"
+    update_index(seeds, index, vectors="skip")
+    generation = index / "gen-000001"
+    worst = []
+    for step in range(1, 31):
+        # two edits of the build's files, one deletion and one new file a commit
+        for number in (step % 60, (step * 7) % 60):
+            path = seeds / f"n{number:03d}.md"
+            if path.exists():
+                path.write_text(numbered_compilation(number, step), encoding="utf-8")
+        (seeds / f"n{(step * 13 + 5) % 60:03d}.md").unlink(missing_ok=True)
+        (seeds / f"new{step:03d}.md").write_text(numbered_compilation(100 + step), "utf-8")
+        result = update_index(seeds, index, vectors="skip")
+        assert not result.rebuilt
+        fractions = deleted_fractions(generation)
+        worst.append(max(fractions))
+        assert all(fraction < 0.25 for fraction in fractions), (step, fractions)
+    assert max(worst) > 0  # deletions were kept for a while: not one merge a commit
+    fresh = tmp_path / "fresh"
+    update_index(seeds, fresh, vectors="skip")
+    assert stored_records(generation) == stored_records(fresh / "gen-000001")
+    assert len(stored_records(generation)) == len(list(seeds.glob("*.md")))
+    # the merged segments' pairs, posting arrays and columns answer as the fresh build's do
+    for q in ("第7次修订", "加氢站网络第12次修订是什么", ""):
+        merged, built = search(index, q=q, per_page=100), search(fresh, q=q, per_page=100)
+        assert merged["total"] > 0
+        assert (merged["total"], merged["facets"]) == (built["total"], built["facets"])
+        assert {h["id"] for h in merged["hits"]} == {h["id"] for h in built["hits"]}
+    # the few small segments Whoosh's policy leaves cost more than their records at this size
+    # (without the merges: 2.3 times the fresh build's bytes)
+    assert folder_bytes(generation) < 2 * folder_bytes(fresh / "gen-000001")
+
+
+def test_a_superseded_generation_is_removed_by_an_update_after_its_grace(seeds_copy, tmp_path):
+    """The generation before a rebuild was kept until the next rebuild (26 MB for the whole of
+    a soak): an update once it has been superseded for the grace period removes it; before
+    that, readers that found it current just before the swap may still be opening it. A
+    searcher that opened it before its removal keeps answering (POSIX: its files stay open)."""
+    index = tmp_path / "index"
+    update_index(seeds_copy, index, vectors="skip")
+    with SearchIndex(index) as engine:
+        expected = sorted(hit["id"] for hit in engine.search(SearchRequest(per_page=50))["hits"])
+    assert len(expected) == 13
+    old = CurrentIndex(index, BM25F)
+    try:
+        searcher, _ = old.searcher()
+        update_index(seeds_copy, index, rebuild=True, vectors="skip")
+        update_index(seeds_copy, index, vectors="skip")  # within the grace: kept
+        assert sorted(p.name for p in index.iterdir() if p.is_dir()) == [
+            "gen-000001",
+            "gen-000002",
+        ]
+        superseded = time.time() - 10 * 60
+        os.utime(index / CURRENT_FILE, (superseded, superseded))
+        result = update_index(seeds_copy, index, vectors="skip")
+        assert (result.rebuilt, result.files_read) == (False, 0)
+        assert sorted(p.name for p in index.iterdir() if p.is_dir()) == ["gen-000002"]
+        # the searcher of the removed generation still reads its postings and stored records
+        hits = searcher.search(wq.Term("source_file", SEED_FILE.name), limit=None)
+        assert sorted(unpack(hit["record"])["id"] for hit in hits) == expected
+        assert searcher.doc_count() == 13
+    finally:
+        old.close()
+    assert search(index, per_page=50)["total"] == 13
+
+
+def merged_issuers_table() -> str:
+    """The packaged issuers table with 北京市发展和改革委员会 and its aliases made aliases of
+    北京市人民政府: two bodies' records become one body's."""
+    lines = ISSUERS_FILE.read_text(encoding="utf-8").splitlines()
+    (merged,) = [line for line in lines if line.startswith("北京市发展和改革委员会 =")]
+    lines.remove(merged)
+    (kept,) = [n for n, line in enumerate(lines) if line.startswith("北京市人民政府 =")]
+    lines[kept] += " = " + merged
+    return "\n".join(lines) + "\n"
+
+
+def test_index_rebuilds_when_the_issuers_table_changed(seeds_copy, tmp_path, monkeypatch):
+    """Records carry the canonical issuer of the table they were indexed with: after an edit of
+    issuers.txt, `index` rebuilds (the manifest records the table's hash), so a server without
+    the watcher gets the merged names at its next `index`; an edit that leaves the table as it
+    was (a comment) rebuilds nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    override = data / "issuers.txt"
+    shutil.copy(ISSUERS_FILE, override)
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    index = tmp_path / "index"
+    try:
+        update_index(seeds_copy, index, vectors="skip")
+        with open(override, "a", encoding="utf-8") as handle:
+            handle.write("\n# a comment: the same table\n")
+        assert update_index(seeds_copy, index, vectors="skip").rebuilt is False
+        override.write_text(merged_issuers_table(), encoding="utf-8")
+        result = update_index(seeds_copy, index, vectors="skip")
+        with SearchIndex(index) as engine:
+            facet = engine.search(SearchRequest(per_page=1))["facets"]["issuer"]
+        again = update_index(seeds_copy, index, vectors="skip")
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.refresh_data(force=True)
+    assert (result.rebuilt, result.generation) == (True, "2.1")
+    assert result.notices == [f"the issuers table {override} changed; rebuilding the whole index"]
+    assert {value["value"]: value["count"] for value in facet} == {
+        "北京市人民政府": 7,
+        "Asia Financial": 1,
+        "国家电投集团产融控股股份有限公司年度报告": 1,
+    }
+    assert again.rebuilt is False

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED, WEB_FIXTURES, served
+from test_indexer import merged_issuers_table
 
 from search import analysis, watch
 from search.errors import StorageFull
 from search.indexer import update_index, writer_lock
+from search.issuers import ISSUERS_FILE
 from search.query import SearchIndex
 from search.request import SearchRequest
 from search.watch import SeedsWatcher, read_status, seeds_change_matters, temporary_name
@@ -302,6 +304,40 @@ def test_edited_dictionary_rebuilds_in_the_background(watched, tmp_path, monkeyp
         watcher.stop()
         monkeypatch.delenv("POLICY_SEARCH_DATA")
         analysis.reload_segmenter()  # the packaged dictionary again, for the tests after
+
+
+def test_served_issuer_facet_merges_two_bodies_after_an_issuers_edit(
+    seeds_copy, tmp_path, monkeypatch
+):
+    """Records are indexed with the canonical issuer of the table of their time: an edit of
+    issuers.txt on a live server, one body made an alias of another, rebuilds the index, and
+    the issuer facet then shows the one name for the records of both (the soak's 99 records
+    kept the old name)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(ISSUERS_FILE, data / "issuers.txt")
+    monkeypatch.setenv("POLICY_SEARCH_DATA", str(data))
+    try:
+        with served(seeds_copy, tmp_path, "--workers", "2") as server:
+            base = f"http://127.0.0.1:{server.port}"
+            wait_for(lambda: get(base, "/api/health")["watch"]["mode"] == "events", 10)
+
+            def issuers() -> dict[str, int]:
+                facet = get(base, "/api/search", per_page=1)["facets"]["issuer"]
+                return {value["value"]: value["count"] for value in facet}
+
+            before = issuers()
+            assert (before["北京市人民政府"], before["北京市发展和改革委员会"]) == (4, 3)
+            (data / "issuers.txt").write_text(merged_issuers_table(), encoding="utf-8")
+            wait_for(lambda: "北京市发展和改革委员会" not in issuers(), 30, step=0.5)
+            after = issuers()
+            assert after.pop("北京市人民政府") == 7
+            del before["北京市人民政府"], before["北京市发展和改革委员会"]
+            assert after == before  # the other bodies as they were
+            assert get(base, "/api/search", per_page=1)["generation"].startswith("2.")
+    finally:
+        monkeypatch.delenv("POLICY_SEARCH_DATA")
+        analysis.refresh_data(force=True)
 
 
 def test_a_server_process_takes_the_dictionary_of_the_generation_it_serves(
