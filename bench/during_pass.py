@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import corpus as bench_corpus
-from bench.speed import machine, percentile, versions
+from bench.common import corpus as bench_corpus
+from bench.common import queries as bench_queries
+from bench.common.machine import machine, versions
+from bench.common.stats import percentile
 from search import vectors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,10 +112,10 @@ def run(args) -> dict:
     shutil.rmtree(index, ignore_errors=True)  # and the vectors a former run stored
     update_index(seeds, index, vectors="skip")
     requests = {
-        "keyword": [SearchRequest.from_params(p) for p in bench_corpus.keyword_params()],
+        "keyword": [SearchRequest.from_params(p) for p in bench_queries.keyword_params()],
         "question": [
             SearchRequest.from_params({"q": [q]})
-            for q in bench_corpus.questions(args.eval, args.questions)
+            for q in bench_queries.questions(args.eval, args.questions)
         ],
     }
     results = phases()

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.corpus import Unit, read_law, read_notices, read_reports, write_corpus
-from bench.relevance import bigram_tokens, jieba_tokens, run_bm25
+from bench.common.corpus import Unit, read_law, read_notices, read_reports, write_corpus
+from bench.common.lexical import bigram_tokens, jieba_tokens, run_bm25
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"

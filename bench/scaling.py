@@ -23,24 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from . import corpus as bench_corpus
-from . import load
-from .speed import (
-    DEFAULT_CORPUS,
-    REPO,
-    Options,
-    _child_env,
-    _memory,
-    _server_short,
-    build_ours_cold,
-    machine,
-    order_sizes,
-    our_server,
-    parse_sizes,
-    size_label,
-    summary_ms,
-    versions,
-)
+from bench.common import corpus as bench_corpus
+from bench.common import load
+from bench.common import queries as bench_queries
+from bench.common.machine import machine, versions
+from bench.common.stats import summary_ms
+from bench.speed.children import _child_env, build_ours_cold
+from bench.speed.cli import order_sizes, parse_sizes
+from bench.speed.servers import _memory, our_server
+from bench.speed.settings import DEFAULT_CORPUS, REPO, Options, size_label
+from bench.speed.targets import _server_short
 
 DEFAULT_OUT = REPO / "bench" / "out" / "scaling"
 DEFAULT_REPORT = REPO / "docs" / "scaling.md"
@@ -78,11 +70,11 @@ class ScalingOptions:
 
 def query_paths(options: ScalingOptions) -> dict[str, list[str]]:
     sets = {
-        "keyword": bench_corpus.keyword_params(),
-        "filtered": bench_corpus.filtered_params(),
+        "keyword": bench_queries.keyword_params(),
+        "filtered": bench_queries.filtered_params(),
     }
     if (options.eval / "queries.train.tsv").is_file():
-        questions = bench_corpus.questions(options.eval, options.questions)
+        questions = bench_queries.questions(options.eval, options.questions)
         sets["questions"] = [{"q": [q]} for q in questions]
     return {
         name: [
@@ -117,7 +109,7 @@ def measure_size(
         },
     }
     shutil.rmtree(index, ignore_errors=True)
-    build = build_ours_cold(seeds, index, options.vectors_timeout, bench_corpus.KEYWORD_QUERIES[0])
+    build = build_ours_cold(seeds, index, options.vectors_timeout, bench_queries.KEYWORD_QUERIES[0])
     result["build"] = {
         "seconds": build["wall"],
         "cpu": build["cpu"],

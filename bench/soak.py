@@ -31,14 +31,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from search.layout import generation_number
-from search.query import SearchIndex
-from search.records import unpack
-
-from . import load
-from .corpus import build_corpus
-from .reliability import machine
-from .soak_feed import (
+from bench.common import load
+from bench.common.corpus import build_corpus
+from bench.reliability import machine
+from bench.soak_feed import (
     REPO,
     SOAK_CANONICAL,
     SOAK_ISSUER,
@@ -50,6 +46,9 @@ from .soak_feed import (
     server_env,
     workspace,
 )
+from search.layout import generation_number
+from search.query import SearchIndex
+from search.records import unpack
 
 CORPUS = REPO.parent / "shared" / "corpus"
 HOST = load.HOST

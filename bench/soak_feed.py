@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import filtered_params, keyword_params
-from .load import HOST
-from .reliability import copy_text
+from bench.common.load import HOST
+from bench.common.queries import filtered_params, keyword_params
+from bench.reliability import copy_text
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_NAMES = ("dictionary.txt", "synonyms.txt", "stopwords.txt", "issuers.txt")

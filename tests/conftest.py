@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.load import Server, free_port, serve
+from bench.common.load import Server, free_port, serve
 from search.cli import main
 from search.indexer import update_index
 from search.query import SearchIndex

@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 from conftest import SHARED
 
-from bench import corpus as bench_corpus
-from bench import during_pass, load, scaling, speed
+from bench import during_pass, scaling, speed
 from bench.api_snapshot import differences
+from bench.common import articles, load
+from bench.common import corpus as bench_corpus
+from bench.speed import children as speed_children
 from search.documents import parse_text
 
 CORPUS = SHARED / "corpus"
@@ -270,8 +272,8 @@ def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_p
     answers = iter(
         [{"vectors": {"done": 40, "total": 100}}, {"vectors": {"done": 100, "total": 100}}]
     )
-    monkeypatch.setattr(speed, "cli_json", lambda *args: next(answers))
-    monkeypatch.setattr(speed, "VECTORS_POLL", 0.0)
+    monkeypatch.setattr(speed_children, "cli_json", lambda *args: next(answers))
+    monkeypatch.setattr(speed_children, "VECTORS_POLL", 0.0)
     started = time.perf_counter()
     found = speed.wait_for_vectors(tmp_path, started, 60.0, (10, 100), time.perf_counter())
     assert (found["done"], found["total"], found["polls"]) == (100, 100, 2)
@@ -279,7 +281,7 @@ def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_p
     # no `vectors` key: made inside `index`, nothing to wait for
     assert speed.vectors_state({"documents": 3}) is None
     # not done in time
-    monkeypatch.setattr(speed, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}})
+    monkeypatch.setattr(speed_children, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}})
     late = speed.wait_for_vectors(tmp_path, started - 100, 50.0, (1, 2), time.perf_counter())
     assert (late["seconds"], late["done"], late["polls"]) == (None, 1, 0)
 
@@ -462,7 +464,7 @@ def test_corpus_select_and_write_cut_the_copies_to_the_size(tmp_path):
 def test_corpus_articles_one_file_each(tmp_path):
     if not (STARD / "articles.jsonl").is_file():
         pytest.skip("STARD (../shared/eval/stard) is not here")
-    info = bench_corpus.articles_corpus(STARD, None, tmp_path / "articles", 5)
+    info = articles.articles_corpus(STARD, None, tmp_path / "articles", 5)
     assert (info.files, info.records, info.sources) == (5, 5, {"STARD articles": 5})
     for path in sorted((tmp_path / "articles").rglob("*.md")):
         records, report = parse_text(path.read_text(encoding="utf-8"), path.name)
