@@ -33,7 +33,8 @@ from pathlib import Path
 
 from bench.common import load
 from bench.common.corpus import build_corpus
-from bench.reliability import machine
+from bench.common.machine import machine_at_start
+from bench.common.processes import vector_passes
 from bench.soak_feed import (
     REPO,
     SOAK_CANONICAL,
@@ -115,23 +116,6 @@ def generations(index_root: Path) -> int:
     with contextlib.suppress(OSError):
         return sum(generation_number(p.name) is not None for p in index_root.iterdir())
     return 0
-
-
-def vector_passes(under: Path) -> list[int]:
-    """Pids of the vector passes over an index below `under` (they belong to init, not to the
-    server: search/vectorstore.py spawn_pass)."""
-    prefix = str(under)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"search.vectorpass" in args and any(a.startswith(os.fsencode(prefix)) for a in args):
-            found.append(int(entry.name))
-    return found
 
 
 def stop_processes(pids: list[int]) -> None:
@@ -424,7 +408,12 @@ def run_soak(
     port = load.free_port()
     command = [sys.executable, "-m", "search.cli", "serve", "--host", HOST, "--port", str(port)]
     command += ["--workers", "2"]
-    report: dict = {"machine": machine(), "seconds": seconds, "interval": interval, "step": step}
+    report: dict = {
+        "machine": machine_at_start(),
+        "seconds": seconds,
+        "interval": interval,
+        "step": step,
+    }
     # the driver stops a little before the end: the last changes are indexed while sampled
     driver = Driver(work, seconds - min(60.0, seconds * 0.1), step, seed, gbk_names)
     say(f"soak: {len(driver.expected)} files; serving on 127.0.0.1:{port} ...")
@@ -514,7 +503,9 @@ def summary(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="how long the soak runs")
     parser.add_argument("--records", type=int, default=12000, help="records of the corpus")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between samples")

@@ -86,9 +86,9 @@ def write_seeds(
 
 
 def articles_corpus(stard: Path, laws: Path | None, folder: Path, count: int | None) -> CorpusInfo:
-    """STARD's law articles (`articles.jsonl`), one Markdown file each as bench/relevance.py
-    writes them (with their chapter's headings, read from `laws`): the first `count` (None: all)
-    in a fixed order of their ids' hashes, so that any size mixes every law."""
+    """STARD's law articles (`articles.jsonl`), one Markdown file each as bench.relevance writes
+    its seeds (with their chapter's headings, read from `laws`): the first `count` (None: all) in
+    a fixed order of their ids' hashes, so that any size mixes every law."""
 
     with open(stard / "articles.jsonl", encoding="utf-8") as handle:
         articles = [json.loads(line) for line in handle if line.strip()]

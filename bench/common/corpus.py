@@ -128,6 +128,15 @@ class CorpusInfo:
     characters: int  # characters of Markdown written
     sources: dict[str, int]  # records per source
 
+    def figures(self) -> dict:
+        """What a report keeps of it: files, records, characters and records per source."""
+        return {
+            "files": self.files,
+            "records": self.records,
+            "characters": self.characters,
+            "sources": self.sources,
+        }
+
 
 # ---------------------------------------------------------------------------------------------
 # Reading the shared corpus

@@ -7,11 +7,13 @@ import importlib.util
 import os
 import platform
 import sqlite3
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 
 def machine() -> dict:
+    """The processor, cores, memory, system and Python a speed report names."""
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -53,3 +55,14 @@ def versions() -> dict:
 
 def available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def machine_at_start() -> dict:
+    """When and where a long run started: date, cores, Python, platform and the load average."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench.common import queries as bench_queries
+from bench.common.processes import child_env, cli
 from bench.speed.settings import REPO, VECTORS_POLL
 
 
@@ -21,11 +22,9 @@ def _child_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.speed", "_child", *args]
 
 
-def _child_env() -> dict[str, str]:
-    """This environment without our settings (only the command line chooses folders), with the
-    repository importable (bench/ is not installed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_SEARCH_")}
-    return env | {"PYTHONPATH": str(REPO)}
+def repo_child_env() -> dict[str, str]:
+    """As child_env, with the repository importable (bench/ is not installed)."""
+    return child_env() | {"PYTHONPATH": str(REPO)}
 
 
 def run_process(command: list[str]) -> dict:
@@ -36,7 +35,7 @@ def run_process(command: list[str]) -> dict:
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, cwd=REPO, stdout=output, stderr=errors, env=_child_env()
+            command, cwd=REPO, stdout=output, stderr=errors, env=repo_child_env()
         )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
@@ -60,11 +59,6 @@ def run_child(*args: str) -> dict:
     ran = run_process(_child_command(*args))
     answer = json.loads(ran["stdout"].strip().splitlines()[-1])
     return answer | {"wall": ran["wall"], "cpu": ran["cpu"], "max_rss_mb": ran["max_rss_mb"]}
-
-
-def cli(*args: str) -> list[str]:
-    """The command line of `policy-search ARGS` in this interpreter."""
-    return [sys.executable, "-m", "search.cli", *args]
 
 
 def _folder_bytes(path: Path) -> int:

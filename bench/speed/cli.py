@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.common import corpus as bench_corpus
 from bench.common.machine import available, machine, versions
+from bench.common.results import finish_results, save_results
 from bench.speed.children import child, warm_up
 from bench.speed.measure import bench_size
 from bench.speed.report import render_report
@@ -71,14 +72,8 @@ def run(options: Options, command: str, log=print) -> dict:
     for records in options.sizes:
         results["sizes"].append(bench_size(records, options, engines, log))
         # saved after each size, so a long run that stops keeps what it measured
-        (options.out / "results.json").write_text(
-            json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-    results["load"]["end"] = list(os.getloadavg())
-    results["seconds"] = time.perf_counter() - started
-    (options.out / "results.json").write_text(
-        json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8"
-    )
+        save_results(results, options.out)
+    finish_results(results, options.out, started)
     if options.report:
         options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(render_report(results), encoding="utf-8")
@@ -92,7 +87,9 @@ def main(argv: list[str] | None = None, prog: str = "bench/run") -> None:
         child(argv[1:])
         return
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, nargs="?", default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", default=DEFAULT_CORPUS, help="the shared corpus"
+    )
     parser.add_argument("--eval", type=Path, default=None, help="STARD folder (questions)")
     parser.add_argument("--sizes", default=None, help=f"records per size, or max [{DEFAULT_SIZES}]")
     parser.add_argument(
@@ -104,7 +101,9 @@ def main(argv: list[str] | None = None, prog: str = "bench/run") -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter HTTP runs")
     parser.add_argument("--questions", type=int, default=None, help="how many questions")
-    parser.add_argument("--http-seconds", type=float, default=None)
+    parser.add_argument(
+        "--http-seconds", type=float, default=None, help="seconds of each HTTP load [15; quick 3]"
+    )
     parser.add_argument("--workers", type=int, help="our server's --workers [one per core]")
     parser.add_argument("--threads", type=int, help="our server's --threads [its default]")
     parser.add_argument(

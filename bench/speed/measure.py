@@ -72,12 +72,7 @@ def bench_size(records: int | None, options: Options, engines: list[str], log) -
     result: dict = {
         "label": label,
         "records": records,
-        "corpus": {
-            "files": info.files,
-            "records": info.records,
-            "characters": info.characters,
-            "sources": info.sources,
-        },
+        "corpus": info.figures(),
     }
     repeats = 1 if records is None else options.build_repeats
     first_query = bench_queries.KEYWORD_QUERIES[0]

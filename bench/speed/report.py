@@ -35,7 +35,7 @@ def render_report(results: dict) -> str:
     lines = [
         "# Benchmarks" + (": STARD's law articles" if articles else ""),
         "",
-        "Written by `bench/run` (bench/speed.py): "
+        "Written by `bench/run` (bench/speed/): "
         f"`{results['command']}`, {results['started']}, {results['seconds'] / 60:.1f} min. "
         "Do not edit by hand; rerun it.",
         "",
@@ -67,13 +67,13 @@ def render_report(results: dict) -> str:
     if articles:
         lines.append(
             "STARD's law articles (`articles.jsonl`), one Markdown file per article as "
-            "bench/relevance.py writes them (the law's name and the article as the title, the "
+            "bench/common/articles.py writes them (the law's name and the article as the title, the "
             "headings of its chapter, the text); a size takes the first articles in a fixed "
             "order of their ids' hashes, so every size mixes all the laws."
         )
     else:
         lines.append(
-            "Built by bench/corpus.py from `shared/corpus`: laws as key-node compilations (one "
+            "Built by bench/common/corpus.py from `shared/corpus`: laws as key-node compilations (one "
             "file per law, one key node per chapter, one entry per article), the ministry's "
             "decrees and notices as single policy documents, the provincial work reports as "
             "compilations (one node per section, one entry per paragraph). Smaller sizes take "

@@ -9,12 +9,12 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from bench.common.machine import available
+from bench.common.processes import cli
 from bench.common.stats import summary_ms
-from bench.speed.children import _child_env, cli
+from bench.speed.children import repo_child_env
 from bench.speed.settings import CONCURRENCY, MEMORY_CLIENTS, REPO, Options
 
 
@@ -41,9 +41,9 @@ def http(options, seeds, index, sqlite_path, sets, searchers, engines, log, full
         paths = {name: [path(p) for p in params] for name, params in sets.items()}
         mixed_paths = [path(p) for p in mixed]
         entry: dict = {"config": config, "latency": {}, "load": []}
-        with load.serve(command, port, ready, env=_child_env()) as server:
+        with load.serve(command, port, ready, env=repo_child_env()) as server:
             entry["started_seconds"] = server.started_seconds
-            entry["memory_started"] = _memory(server.memory())
+            entry["memory_started"] = load.memory_figures(server.memory())
             if server_name == "ours":
                 entry["health"] = load_json(port, "/api/health")
             if full:
@@ -57,18 +57,7 @@ def http(options, seeds, index, sqlite_path, sets, searchers, engines, log, full
             for clients in CONCURRENCY if full else (MEMORY_CLIENTS,):
                 with server.sampler() as sampler:
                     run = load.load(port, mixed_paths, clients, options.http_seconds)
-                entry["load"].append(
-                    {
-                        "clients": clients,
-                        "requests": run.requests,
-                        "errors": run.errors,
-                        "seconds": run.seconds,
-                        "per_second": run.per_second,
-                        "latency": summary_ms(run.latencies),
-                        "memory_after": _memory(server.memory()),
-                        "memory_peak": _memory(sampler.peak),
-                    }
-                )
+                entry["load"].append(load.step_figures(run, server.memory(), sampler.peak))
                 after = entry["load"][-1]["memory_after"]
                 log(
                     f"[http] {server_name} {clients} clients: {run.per_second:.1f} req/s, "
@@ -77,10 +66,6 @@ def http(options, seeds, index, sqlite_path, sets, searchers, engines, log, full
                 )
         result[server_name] = entry
     return result
-
-
-def _memory(memory) -> dict | None:
-    return None if memory is None else asdict(memory)
 
 
 def load_json(port: int, path: str) -> dict | None:
@@ -106,7 +91,7 @@ def serve_help() -> dict:
     """What this checkout's `policy-search serve` offers, read once from its --help: whether it
     has --workers (pre-forked processes), and the default of --threads."""
     text = subprocess.run(
-        cli("serve", "--help"), cwd=REPO, env=_child_env(), capture_output=True, text=True
+        cli("serve", "--help"), cwd=REPO, env=repo_child_env(), capture_output=True, text=True
     ).stdout
     return parse_serve_help(text)
 

@@ -15,7 +15,7 @@ def _load_at(entry: dict, clients: int) -> dict | None:
     return next((run for run in entry.get("load", []) if run["clients"] == clients), None)
 
 
-def _server_short(config: dict) -> str:
+def server_short(config: dict) -> str:
     threads = config.get("threads") or "default"
     if config.get("workers"):
         return f"{config['workers']} workers × {threads} threads"
@@ -150,7 +150,7 @@ def target_rows(results: dict) -> list[Target]:
                 f"≥ {goal:g}x" + (" (the independent check's)" if articles else ""),
                 f"{ratio:.2f}x ({ours_run['per_second']:.1f} / "
                 f"{theirs_run['per_second']:.1f} requests/s; ours "
-                f"{_server_short(servers['ours']['config'])})",
+                f"{server_short(servers['ours']['config'])})",
                 ratio >= goal,
                 (f"with 1 client ours served {one['per_second']:.1f} requests/s; " if one else "")
                 + GAPS["http"],
