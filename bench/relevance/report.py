@@ -124,7 +124,7 @@ def report(run: Run, sets: Sets, data: Path | None, split: str) -> str:
             f"carbon and energy policy analyst: {needs}), over the "
             f"{len(sets.policy.documents)} ministry notices, provincial work reports and local "
             "regulations of `../shared/corpus`, judged 0/1/2 per whole file (its README says "
-            "how it was made). Our engine indexes them as `bench/corpus.py` renders them (a "
+            "how it was made). Our engine indexes them as `bench/common/corpus.py` renders them (a "
             "report is a record per paragraph, a regulation a record per article); each need "
             "goes through `SearchIndex.search` with a user's defaults, and its first 10 hits "
             "are read as files (a file counted once, where it first appears: 10 hits from one "
