@@ -479,3 +479,9 @@ def datasette_params(request: SearchRequest, expression: str) -> list[tuple[str,
             for column, op, value in values:
                 params.append((f"{column}__{'gte' if op == '>=' else 'lte'}", str(value)))
     return params
+
+
+if __name__ == "__main__":
+    raise SystemExit(
+        "bench.baselines is a library of the benchmarks, not one of them: see python -m bench.speed --help"
+    )

@@ -3,7 +3,7 @@ searches a server answers meanwhile, at the priority the background pass runs at
 searches' own.
 
 `python -m bench.during_pass [CORPUS] [--records N] [--rounds R] [--seconds S]` writes N records
-of the shared corpus (bench/corpus.py), indexes them without vectors, then, round after round,
+of the shared corpus (bench/common/corpus.py), indexes them without vectors, then, round after round,
 times the same searches (keyword queries and STARD questions, one at a time, in this process)
 three ways: with no pass running, with a pass at the searches' priority, and with a pass at
 vectorstore.PASS_NICENESS. Each pass is a `python -m search.vectorpass` process, stopped at the
@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import corpus as bench_corpus
-from bench.speed import machine, percentile, versions
+from bench.common import corpus as bench_corpus
+from bench.common import queries as bench_queries
+from bench.common.machine import machine, versions
+from bench.common.stats import percentile
 from search import vectors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,10 +112,10 @@ def run(args) -> dict:
     shutil.rmtree(index, ignore_errors=True)  # and the vectors a former run stored
     update_index(seeds, index, vectors="skip")
     requests = {
-        "keyword": [SearchRequest.from_params(p) for p in bench_corpus.keyword_params()],
+        "keyword": [SearchRequest.from_params(p) for p in bench_queries.keyword_params()],
         "question": [
             SearchRequest.from_params({"q": [q]})
-            for q in bench_corpus.questions(args.eval, args.questions)
+            for q in bench_queries.questions(args.eval, args.questions)
         ],
     }
     results = phases()
@@ -216,15 +218,31 @@ def render(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, nargs="?", default=DEFAULT_CORPUS)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.during_pass", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", default=DEFAULT_CORPUS, help="the shared corpus"
+    )
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="STARD folder")
-    parser.add_argument("--records", type=int, default=6000)
-    parser.add_argument("--questions", type=int, default=QUESTIONS)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--records", type=int, default=6000, help="records indexed [6000]")
+    parser.add_argument(
+        "--questions", type=int, default=QUESTIONS, help=f"questions searched [{QUESTIONS}]"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three phases [3]")
     parser.add_argument("--seconds", type=float, default=20.0, help="searching, per phase")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "during-pass")
-    parser.add_argument("--report", type=Path, default=REPO / "docs" / "during-pass.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench" / "out" / "during-pass",
+        help="work folder [bench/out/during-pass]",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=REPO / "docs" / "during-pass.md",
+        help="[docs/during-pass.md]",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import re
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.corpus import Unit, read_law, read_notices, read_reports, write_corpus
-from bench.relevance import bigram_tokens, jieba_tokens, run_bm25
+from bench.common.corpus import Unit, read_law, read_notices, read_reports, write_corpus
+from bench.common.lexical import bigram_tokens, jieba_tokens, run_bm25, run_fts5
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
@@ -136,28 +135,10 @@ def rank_bm25(
 
 
 def rank_fts5(documents: list[Document], queries: dict[str, str]) -> Rankings:
-    """FTS5's bm25() over the jieba words (space-separated, so unicode61 keeps each word), the
-    query's distinct words OR-ed."""
-    tokens = jieba_tokens()
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, body, tokenize='unicode61')")
-    db.executemany(
-        "INSERT INTO docs (key, body) VALUES (?, ?)",
-        [(d.key, " ".join(tokens(d.text))) for d in documents],
-    )
-    rankings: Rankings = {}
-    for qid, query in queries.items():
-        words = dict.fromkeys(w for w in tokens(query) if w.strip())
-        if not words:
-            rankings[qid] = []
-            continue
-        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-        rows = db.execute(
-            "SELECT key FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT ?", (match, DEPTH)
-        )
-        rankings[qid] = [row[0] for row in rows]
-    db.close()
-    return rankings
+    """FTS5's bm25() over the jieba words of each document's whole text, as bench.relevance's
+    baseline ranks law articles (the query's distinct words OR-ed)."""
+    rankings, _ = run_fts5({d.key: d.text for d in documents}, queries)
+    return {qid: ranked[:DEPTH] for qid, ranked in rankings.items()}
 
 
 def build_ours(documents: list[Document], work: Path) -> tuple[Path, float]:

@@ -151,14 +151,26 @@ def write_related(related: dict[str, list[tuple[str, float]]], output: Path, not
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--min-count", type=int, default=5)
-    parser.add_argument("--window", type=int, default=5)
-    parser.add_argument("--dimensions", type=int, default=200)
-    parser.add_argument("--neighbours", type=int, default=5)
-    parser.add_argument("--min-similarity", type=float, default=0.5)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.related_words", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "corpus", nargs="?", type=Path, default=DEFAULT_CORPUS, help="the shared corpus"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="[search/data/related_words.txt]"
+    )
+    parser.add_argument(
+        "--min-count", type=int, default=5, help="times a word is seen at least [5]"
+    )
+    parser.add_argument(
+        "--window", type=int, default=5, help="words either side that count as near [5]"
+    )
+    parser.add_argument("--dimensions", type=int, default=200, help="of the word vectors [200]")
+    parser.add_argument("--neighbours", type=int, default=5, help="related words kept a word [5]")
+    parser.add_argument(
+        "--min-similarity", type=float, default=0.5, help="cosine a related word needs [0.5]"
+    )
     parser.add_argument("--show", nargs="*", help="print these words' neighbours, write nothing")
     args = parser.parse_args(argv)
     started = time.perf_counter()

@@ -6,7 +6,7 @@ its hand-written part, below the marker line) and docs/scaling.svg.
     python -m bench.scaling ../shared/corpus --sizes 1000,10000,max,300000
     python -m bench.scaling ../shared/corpus --sizes 1000,3000 --quick      # a smoke run
 
-Sizes beyond the shared corpus (~78k records) are made of perturbed copies of it (bench/corpus.py).
+Sizes beyond the shared corpus (~78k records) are made of perturbed copies of it (bench/common/corpus.py).
 """
 
 from __future__ import annotations
@@ -21,26 +21,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-from . import corpus as bench_corpus
-from . import load
-from .speed import (
-    DEFAULT_CORPUS,
-    REPO,
-    Options,
-    _child_env,
-    _memory,
-    _server_short,
-    build_ours_cold,
-    machine,
-    order_sizes,
-    our_server,
-    parse_sizes,
-    size_label,
-    summary_ms,
-    versions,
-)
+from bench.common import corpus as bench_corpus
+from bench.common import load
+from bench.common import queries as bench_queries
+from bench.common.machine import machine, versions
+from bench.common.results import finish_results, save_results
+from bench.common.stats import summary_ms
+from bench.common.svg import Line, Panel, svg_plot
+from bench.speed.children import build_ours_cold, repo_child_env
+from bench.speed.cli import order_sizes, parse_sizes
+from bench.speed.servers import our_server
+from bench.speed.settings import DEFAULT_CORPUS, REPO, Options, size_label
+from bench.speed.targets import server_short
 
 DEFAULT_OUT = REPO / "bench" / "out" / "scaling"
 DEFAULT_REPORT = REPO / "docs" / "scaling.md"
@@ -78,11 +71,11 @@ class ScalingOptions:
 
 def query_paths(options: ScalingOptions) -> dict[str, list[str]]:
     sets = {
-        "keyword": bench_corpus.keyword_params(),
-        "filtered": bench_corpus.filtered_params(),
+        "keyword": bench_queries.keyword_params(),
+        "filtered": bench_queries.filtered_params(),
     }
     if (options.eval / "queries.train.tsv").is_file():
-        questions = bench_corpus.questions(options.eval, options.questions)
+        questions = bench_queries.questions(options.eval, options.questions)
         sets["questions"] = [{"q": [q]} for q in questions]
     return {
         name: [
@@ -109,15 +102,10 @@ def measure_size(
         # the whole corpus by its size: `max` means nothing beside a synthetic 300k
         "label": label if records is not None else f"{info.records / 1000:.0f}k (all)",
         "records": records,
-        "corpus": {
-            "files": info.files,
-            "records": info.records,
-            "characters": info.characters,
-            "sources": info.sources,
-        },
+        "corpus": info.figures(),
     }
     shutil.rmtree(index, ignore_errors=True)
-    build = build_ours_cold(seeds, index, options.vectors_timeout, bench_corpus.KEYWORD_QUERIES[0])
+    build = build_ours_cold(seeds, index, options.vectors_timeout, bench_queries.KEYWORD_QUERIES[0])
     result["build"] = {
         "seconds": build["wall"],
         "cpu": build["cpu"],
@@ -149,7 +137,7 @@ def measure_size(
     )
     command, ready, _, config = our_server(port, index, seeds, speed_options)
     result["server"] = config
-    with load.serve(command, port, ready, timeout=600.0, env=_child_env()) as server:
+    with load.serve(command, port, ready, timeout=600.0, env=repo_child_env()) as server:
         result["started_seconds"] = server.started_seconds
         result["latency"] = {}
         for name, urls in paths.items():
@@ -160,16 +148,7 @@ def measure_size(
         for clients in STEPS:
             with server.sampler() as sampler:
                 run = load.load(port, mixed, clients, options.step_seconds)
-            step = {
-                "clients": clients,
-                "requests": run.requests,
-                "errors": run.errors,
-                "seconds": run.seconds,
-                "per_second": run.per_second,
-                "latency": summary_ms(run.latencies),
-                "memory_after": _memory(server.memory()),
-                "memory_peak": _memory(sampler.peak),
-            }
+            step = load.step_figures(run, server.memory(), sampler.peak)
             result["steps"].append(step)
             log(
                 f"[{label}] {_clients(clients)}: {run.per_second:.1f} req/s, "
@@ -214,14 +193,8 @@ def run(options: ScalingOptions, command: str, log=print) -> dict:
     results["corpus_records"] = sum(u.records for u in units)
     for records in order_sizes(options.sizes, results["corpus_records"]):
         results["sizes"].append(measure_size(records, units, options, log))
-        (options.out / "results.json").write_text(
-            json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-    results["load"]["end"] = list(os.getloadavg())
-    results["seconds"] = time.perf_counter() - started
-    (options.out / "results.json").write_text(
-        json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8"
-    )
+        save_results(results, options.out)
+    finish_results(results, options.out, started)
     write_report(results, options.report)
     log(f"wrote {options.report} and {options.report.with_suffix('.svg').name}")
     return results
@@ -229,136 +202,6 @@ def run(options: ScalingOptions, command: str, log=print) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # The plot: SVG written by hand, log-x size against build seconds, memory and p95
-
-
-@dataclass
-class Line:
-    name: str
-    points: list[tuple[float, float]]  # (records, value); values that are None are left out
-    dashed: bool = False
-
-
-@dataclass
-class Panel:
-    title: str
-    lines: list[Line]
-    limit: float | None = None  # a horizontal target line
-    limit_label: str = ""
-
-
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-
-
-def _nice_top(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above `value`."""
-    if value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power
-
-
-def svg_plot(panels: list[Panel], ticks: list[tuple[float, str]], caption: str = "") -> str:
-    """Panels side by side sharing a logarithmic x axis of records (ticks: (records, label)),
-    each with its own linear y axis from 0; lines with round markers and their values."""
-    width, height = 320, 260
-    left, right, top, bottom = 56, 16, 36, 44
-    plot_w, plot_h = width - left - right, height - top - bottom
-    xs = [x for x, _ in ticks] + [x for p in panels for line in p.lines for x, _ in line.points]
-    low, high = math.log10(min(xs)), math.log10(max(xs))
-    if high - low < 1e-9:
-        low, high = low - 0.5, high + 0.5
-    pad = (high - low) * 0.08
-    low, high = low - pad, high + pad
-
-    def x_of(records: float) -> float:
-        return left + (math.log10(records) - low) / (high - low) * plot_w
-
-    total_h = height + (24 if caption else 0) + 22
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width * len(panels)}" '
-        f'height="{total_h}" viewBox="0 0 {width * len(panels)} {total_h}" '
-        'font-family="sans-serif" font-size="11">',
-        f'<rect width="{width * len(panels)}" height="{total_h}" fill="white"/>',
-    ]
-    for n, panel in enumerate(panels):
-        values = [y for line in panel.lines for _, y in line.points]
-        if panel.limit is not None:
-            values.append(panel.limit)
-        y_top = _nice_top(max(values) * 1.1 if values else 1.0)
-
-        def y_of(value: float, y_top: float = y_top) -> float:
-            return top + plot_h - value / y_top * plot_h
-
-        out.append(f'<g class="panel" transform="translate({n * width},0)">')
-        out.append(
-            f'<text class="title" x="{left + plot_w / 2}" y="18" text-anchor="middle" '
-            f'font-weight="bold">{escape(panel.title)}</text>'
-        )
-        for i in range(5):
-            value = y_top * i / 4
-            y = y_of(value)
-            out.append(
-                f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>'
-            )
-            out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>')
-        for records, label in ticks:
-            x = x_of(records)
-            out.append(
-                f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#eee"/>'
-            )
-            out.append(
-                f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 14}" '
-                f'text-anchor="middle">{escape(label)}</text>'
-            )
-        out.append(
-            f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
-            'stroke="#888"/>'
-        )
-        out.append(
-            f'<text x="{left + plot_w / 2}" y="{top + plot_h + 30}" text-anchor="middle">'
-            "records (log scale)</text>"
-        )
-        if panel.limit is not None:
-            y = y_of(panel.limit)
-            out.append(
-                f'<line class="limit" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" '
-                f'y2="{y:.1f}" stroke="#999" stroke-dasharray="2,3"/>'
-            )
-            out.append(
-                f'<text x="{left + plot_w - 2}" y="{y - 3:.1f}" text-anchor="end" '
-                f'fill="#666">{escape(panel.limit_label)}</text>'
-            )
-        for i, line in enumerate(panel.lines):
-            colour = COLOURS[i % len(COLOURS)]
-            points = sorted(line.points)
-            coords = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in points)
-            dash = ' stroke-dasharray="5,3"' if line.dashed else ""
-            out.append(
-                f'<polyline class="line" data-name="{escape(line.name)}" points="{coords}" '
-                f'fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
-            )
-            for x, y in points:
-                out.append(f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="3" fill="{colour}"/>')
-                # each line's values a little higher than the last's, where lines meet
-                out.append(
-                    f'<text x="{x_of(x) + 4:.1f}" y="{y_of(y) - 5 - 10 * i:.1f}" '
-                    f'fill="{colour}" font-size="9">{y:.3g}</text>'
-                )
-            if len(panel.lines) > 1:  # a legend
-                ly = top + 12 + 13 * i
-                out.append(
-                    f'<line x1="{left + 8}" y1="{ly - 4}" x2="{left + 24}" y2="{ly - 4}" '
-                    f'stroke="{colour}" stroke-width="2"{dash}/>'
-                )
-                out.append(f'<text x="{left + 28}" y="{ly}">{escape(line.name)}</text>')
-        out.append("</g>")
-    if caption:
-        out.append(f'<text x="8" y="{height + 16}" fill="#444">{escape(caption)}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
 
 
 def plot(results: dict) -> str:
@@ -468,13 +311,13 @@ def render_report(results: dict, svg_name: str = "scaling.svg") -> str:
         f"{', '.join(f'{x:.2f}' for x in results['load']['end'])}, the machine is shared). "
         "Do not edit above the marker line; rerun it.",
         "",
-        "Each size: the Markdown written by bench/corpus.py (sizes beyond the shared corpus's "
+        "Each size: the Markdown written by bench/common/corpus.py (sizes beyond the shared corpus's "
         f"{results['corpus_records']:,} records are the corpus again, each copy under new file "
         "names with a fixed fraction of its sentences swapped with other records' and "
         "neighbouring characters swapped in others, so the copies do not repeat the terms' "
         "statistics), built from a cold process by `policy-search index --rebuild` (searchable: "
         "the command returned; vectors: `stats` said the sentence vectors were all done), then "
-        f"served fresh by `policy-search serve` ({_server_short(config)}). Latency: one client, "
+        f"served fresh by `policy-search serve` ({server_short(config)}). Latency: one client, "
         "keyword and filtered queries twice, questions once, after a warm-up. Memory: Pss "
         "summed over the server's processes after the "
         f"{MEMORY_CLIENTS}-client step of the step load. Index size: the index folder on disk.",
@@ -578,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scaling", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("corpus", type=Path, nargs="?", default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "corpus", type=Path, nargs="?", default=DEFAULT_CORPUS, help="the shared corpus"
+    )
     parser.add_argument("--eval", type=Path, default=None, help="STARD folder (questions)")
     parser.add_argument(
         "--sizes", default=DEFAULT_SIZES, help=f"records per size, max, or more [{DEFAULT_SIZES}]"
@@ -590,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="our server's --threads [its default]")
     parser.add_argument("--vectors-timeout", type=float, default=7200.0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="work folder")
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="[docs/scaling.md]")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the report from <out>/results.json"
     )

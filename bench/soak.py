@@ -31,14 +31,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from search.layout import generation_number
-from search.query import SearchIndex
-from search.records import unpack
-
-from . import load
-from .corpus import build_corpus
-from .reliability import machine
-from .soak_feed import (
+from bench.common import load
+from bench.common.corpus import build_corpus
+from bench.common.machine import machine_at_start
+from bench.common.processes import vector_passes
+from bench.soak_feed import (
     REPO,
     SOAK_CANONICAL,
     SOAK_ISSUER,
@@ -50,6 +47,9 @@ from .soak_feed import (
     server_env,
     workspace,
 )
+from search.layout import generation_number
+from search.query import SearchIndex
+from search.records import unpack
 
 CORPUS = REPO.parent / "shared" / "corpus"
 HOST = load.HOST
@@ -116,23 +116,6 @@ def generations(index_root: Path) -> int:
     with contextlib.suppress(OSError):
         return sum(generation_number(p.name) is not None for p in index_root.iterdir())
     return 0
-
-
-def vector_passes(under: Path) -> list[int]:
-    """Pids of the vector passes over an index below `under` (they belong to init, not to the
-    server: search/vectorstore.py spawn_pass)."""
-    prefix = str(under)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"search.vectorpass" in args and any(a.startswith(os.fsencode(prefix)) for a in args):
-            found.append(int(entry.name))
-    return found
 
 
 def stop_processes(pids: list[int]) -> None:
@@ -431,7 +414,12 @@ def run_soak(
     port = load.free_port()
     command = [sys.executable, "-m", "search.cli", "serve", "--host", HOST, "--port", str(port)]
     command += ["--workers", "2"]
-    report: dict = {"machine": machine(), "seconds": seconds, "interval": interval, "step": step}
+    report: dict = {
+        "machine": machine_at_start(),
+        "seconds": seconds,
+        "interval": interval,
+        "step": step,
+    }
     # the driver stops a little before the end: the last changes are indexed while sampled
     driver = Driver(work, seconds - min(60.0, seconds * 0.1), step, seed, gbk_names)
     say(f"soak: {len(driver.expected)} files; serving on 127.0.0.1:{port} ...")
@@ -521,7 +509,9 @@ def summary(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="how long the soak runs")
     parser.add_argument("--records", type=int, default=12000, help="records of the corpus")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between samples")

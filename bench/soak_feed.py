@@ -6,7 +6,6 @@ loop is bounded in count and time."""
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import random
@@ -20,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import filtered_params, keyword_params
-from .load import HOST
-from .reliability import copy_text
+from bench.common import load
+from bench.common.queries import filtered_params, keyword_params
+from bench.reliability.workload import copy_text
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_NAMES = ("dictionary.txt", "synonyms.txt", "stopwords.txt", "issuers.txt")
@@ -321,25 +320,15 @@ class Clients:
             thread.join(timeout=REQUEST_TIMEOUT + 10)
 
     def _client(self, number: int) -> None:
-        connection = None
+        connection = load.Connection(self.port, timeout=REQUEST_TIMEOUT)
         follow: list[str] = []
         for i in range(number * len(self.paths) // CLIENTS, MAX_REQUESTS_PER_CLIENT):
             if self._stopping.wait(self.pause):
                 break
             path = follow.pop() if follow else self.paths[i % len(self.paths)]
-            if connection is None:
-                connection = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
-            try:
-                connection.request("GET", path)
-                response = connection.getresponse()
-                body = response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                connection = None
-                self._count(0, path, repr(exc))
-                continue
-            self._count(response.status, path, body[:300].decode("utf-8", "replace"))
-            if response.status != 200:
+            status, body, error = connection.get(path)
+            self._count(status, path, error or body[:300].decode("utf-8", "replace"))
+            if status != 200:
                 continue
             if path.startswith("/feed.atom"):
                 try:
@@ -352,8 +341,7 @@ class Clients:
                 if hits:
                     record = "/api/documents/" + urllib.parse.quote(hits[0]["id"], safe="")
                     follow = [record + "/related", record]
-        if connection is not None:
-            connection.close()
+        connection.close()
 
     def _count(self, status: int, path: str, detail: str) -> None:
         with self._lock:
@@ -372,3 +360,9 @@ class Clients:
             "ill_formed_feeds": len(self.bad_feeds),
             "samples": (self.failures + self.server_errors + self.bad_feeds)[:10],
         }
+
+
+if __name__ == "__main__":
+    raise SystemExit(
+        "bench.soak_feed is a library of the benchmarks, not one of them: see python -m bench.speed --help"
+    )

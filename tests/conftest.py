@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.load import Server, free_port, serve
+from bench.common.load import Server, free_port, serve
+from bench.common.processes import vector_passes
 from search.cli import main
 from search.indexer import update_index
 from search.query import SearchIndex
@@ -43,23 +44,6 @@ def no_vector_pass_left_behind(tmp_path_factory) -> Iterator[None]:
     for pid in passes:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def vector_passes(under: str) -> list[int]:
-    """The pids of running vector passes over an index below the folder `under`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"search.vectorpass" in args and any(
-            a.decode(errors="replace").startswith(under) for a in args
-        ):
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="session")

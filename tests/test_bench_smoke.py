@@ -18,16 +18,76 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import REPO, SHARED
 
-from bench import corpus as bench_corpus
-from bench import during_pass, load, scaling, speed
+from bench import during_pass, scaling, speed
 from bench.api_snapshot import differences
+from bench.common import articles, load
+from bench.common import corpus as bench_corpus
+from bench.speed import children as speed_children
 from search.documents import parse_text
 
 CORPUS = SHARED / "corpus"
 STARD = SHARED / "eval" / "stard"
 LAWS = ("碳排放权交易管理暂行条例", "节约能源法", "可再生能源法", "大气污染防治法")
+
+
+# Every benchmark's entry point; bench/run is bench.speed's.
+ENTRY_POINTS = (
+    "api_snapshot",
+    "corpus",
+    "during_pass",
+    "policy_pool",
+    "related_words",
+    "relevance",
+    "reliability",
+    "scaling",
+    "soak",
+    "speed",
+)
+
+
+def bench_command(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_SEARCH_")}
+    return subprocess.run(
+        [*args], cwd=REPO, env=env | {"PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_bench_entry_point_answers_help_with_its_options(name):
+    ran = bench_command(sys.executable, "-m", f"bench.{name}", "--help")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith(f"usage: python -m bench.{name} ")
+    usage, description, *rest = ran.stdout.split("\n\n")
+    assert len(description.split()) >= 8  # a sentence at least, not just the usage
+    assert "-h, --help" in ran.stdout
+
+
+def test_bench_run_answers_help_as_bench_speed_does():
+    ran = bench_command(str(REPO / "bench" / "run"), "--help")
+    assert ran.returncode == 0 and ran.stdout.startswith("usage: bench/run ")
+    speed_help = bench_command(sys.executable, "-m", "bench.speed", "--help").stdout
+    options = [line.split()[0] for line in ran.stdout.splitlines() if line.startswith("  -")]
+    assert options == [
+        line.split()[0] for line in speed_help.splitlines() if line.startswith("  -")
+    ]
+
+
+def test_bench_every_module_with_a_main_is_an_entry_point():
+    found = {
+        path.parent.name if path.name == "__main__.py" else path.stem
+        for path in [*(REPO / "bench").glob("*.py"), *(REPO / "bench").glob("*/__main__.py")]
+        if "def main(" in path.read_text(encoding="utf-8") or path.name == "__main__.py"
+    }
+    assert found == set(ENTRY_POINTS)
+
+
+@pytest.mark.parametrize("name", ["baselines", "soak_feed"])
+def test_bench_library_says_it_is_not_an_entry_point(name):
+    ran = bench_command(sys.executable, "-m", f"bench.{name}", "--help")
+    assert ran.returncode == 1
+    assert f"bench.{name} is a library of the benchmarks" in ran.stderr
 
 
 LAW = "中华人民共和国节约能源法"
@@ -165,6 +225,21 @@ def tiny_corpus(tmp_path) -> Path:
     return folder
 
 
+def test_corpus_entry_point_writes_the_size_asked_and_keeps_a_folder_with_files(
+    tiny_corpus, tmp_path, capsys
+):
+    from bench.corpus import main
+
+    out = tmp_path / "written"
+    main([str(out), "--corpus", str(tiny_corpus), "--records", "120"])
+    info = json.loads(capsys.readouterr().out)
+    assert info["records"] == 120 and info["folder"] == str(out)
+    assert info["files"] == len(list(out.rglob("*.md")))
+    with pytest.raises(SystemExit):
+        main([str(out), "--corpus", str(tiny_corpus), "--records", "50"])  # not emptied unasked
+    assert len(list(out.rglob("*.md"))) == info["files"]
+
+
 @pytest.mark.timeout(180)
 def test_speed_run_writes_every_table(tiny_corpus, tmp_path):
     report = tmp_path / "benchmarks.md"
@@ -270,8 +345,8 @@ def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_p
     answers = iter(
         [{"vectors": {"done": 40, "total": 100}}, {"vectors": {"done": 100, "total": 100}}]
     )
-    monkeypatch.setattr(speed, "cli_json", lambda *args: next(answers))
-    monkeypatch.setattr(speed, "VECTORS_POLL", 0.0)
+    monkeypatch.setattr(speed_children, "cli_json", lambda *args: next(answers))
+    monkeypatch.setattr(speed_children, "VECTORS_POLL", 0.0)
     started = time.perf_counter()
     found = speed.wait_for_vectors(tmp_path, started, 60.0, (10, 100), time.perf_counter())
     assert (found["done"], found["total"], found["polls"]) == (100, 100, 2)
@@ -279,7 +354,9 @@ def test_speed_waits_for_the_vectors_while_stats_reports_them(monkeypatch, tmp_p
     # no `vectors` key: made inside `index`, nothing to wait for
     assert speed.vectors_state({"documents": 3}) is None
     # not done in time
-    monkeypatch.setattr(speed, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}})
+    monkeypatch.setattr(
+        speed_children, "cli_json", lambda *args: {"vectors": {"done": 1, "total": 2}}
+    )
     late = speed.wait_for_vectors(tmp_path, started - 100, 50.0, (1, 2), time.perf_counter())
     assert (late["seconds"], late["done"], late["polls"]) == (None, 1, 0)
 
@@ -462,7 +539,7 @@ def test_corpus_select_and_write_cut_the_copies_to_the_size(tmp_path):
 def test_corpus_articles_one_file_each(tmp_path):
     if not (STARD / "articles.jsonl").is_file():
         pytest.skip("STARD (../shared/eval/stard) is not here")
-    info = bench_corpus.articles_corpus(STARD, None, tmp_path / "articles", 5)
+    info = articles.articles_corpus(STARD, None, tmp_path / "articles", 5)
     assert (info.files, info.records, info.sources) == (5, 5, {"STARD articles": 5})
     for path in sorted((tmp_path / "articles").rglob("*.md")):
         records, report = parse_text(path.read_text(encoding="utf-8"), path.name)

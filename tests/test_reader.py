@@ -16,7 +16,7 @@ import numpy as np
 from conftest import TRACKING_FIXTURES, served
 from whoosh.searching import Searcher
 
-from bench.load import process_tree
+from bench.common.load import process_tree
 from search._whoosh import LENGTHS
 from search.indexer import update_index
 from search.query import SearchIndex

@@ -15,9 +15,11 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from bench.common.stats import summary_ms
 
 HOST = "127.0.0.1"
 
@@ -231,38 +233,43 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-    connection.request("GET", path)
-    response = connection.getresponse()
-    return response.status, response.read()
+class Connection:
+    """One client's keep-alive connection to a server on HOST; after a request that got no answer
+    it is closed, and the next request opens a new one."""
 
-
-class _Client:
-    """One keep-alive connection that times requests and reconnects after a broken one."""
-
-    def __init__(self, port: int):
+    def __init__(self, port: int, timeout: float = 60.0):
         self.port = port
-        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.timeout = timeout
+        self._connection: http.client.HTTPConnection | None = None
+
+    def get(self, path: str) -> tuple[int, bytes, str]:
+        """(status, body, "") of one GET, or (0, b"", what went wrong) when no answer came."""
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+        try:
+            self._connection.request("GET", path)
+            response = self._connection.getresponse()
+            return response.status, response.read(), ""
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return 0, b"", repr(exc)
 
     def timed(self, path: str) -> float | None:
         """Seconds a 200 answer took, or None for a failed request (any other status, or none)."""
         started = time.perf_counter()
-        try:
-            status, _ = _get(self.connection, path)
-        except OSError:
-            self.connection.close()
-            self.connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
-            return None
+        status, _, _ = self.get(path)
         return time.perf_counter() - started if status == 200 else None
 
     def close(self) -> None:
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def latencies(port: int, paths: Sequence[str], passes: int = 1) -> tuple[list[float], int]:
     """One client, one request at a time: (latency of each successful request, errors)."""
     found, errors = [], 0
-    client = _Client(port)
+    client = Connection(port)
     try:
         for _ in range(passes):
             for path in paths:
@@ -286,7 +293,7 @@ def load(port: int, paths: Sequence[str], clients: int, seconds: float) -> LoadR
     def client(offset: int) -> None:
         own: list[float] = []
         errors = 0
-        connection = _Client(port)
+        connection = Connection(port)
         i = offset
         while time.perf_counter() < stop_at:
             took = connection.timed(paths[i % len(paths)])
@@ -332,3 +339,23 @@ def command_line(program: str, argv: list[str]) -> str:
             continue
         shown.append("../" + arg[len(parent) :] if arg.startswith(parent) else arg)
     return " ".join([program, *shown])
+
+
+def memory_figures(memory: Memory | None) -> dict | None:
+    """A Memory as the JSON of a report, or None."""
+    return None if memory is None else asdict(memory)
+
+
+def step_figures(run: LoadResult, after: Memory | None, peak: Memory | None) -> dict:
+    """One load step as the reports store it: its clients, requests, errors and rate, the
+    latencies in milliseconds, and the server's memory after the step and at its peak."""
+    return {
+        "clients": run.clients,
+        "requests": run.requests,
+        "errors": run.errors,
+        "seconds": run.seconds,
+        "per_second": run.per_second,
+        "latency": summary_ms(run.latencies),
+        "memory_after": memory_figures(after),
+        "memory_peak": memory_figures(peak),
+    }

@@ -1,0 +1,5 @@
+"""`python -m bench.relevance`."""
+
+from bench.relevance.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""`python -m bench.reliability`."""
+
+from bench.reliability.cli import main
+
+main()
