@@ -350,7 +350,10 @@ def verdicts(report: dict, ratio: float, slack: float, searchers_slack: float) -
     final = report.get("final_health") or {}
     vectors = final.get("vectors") or {}
     fresh_mb = report.get("fresh_generation_mb")
-    disk_limit = None if fresh_mb is None else 2.5 * fresh_mb + report["vector_store_mb"]
+    # two generations (the current one and, for a grace after a rebuild, the one it replaced),
+    # each at most 1.5 times a fresh build: deleted records stay under a quarter of each segment
+    # (4/3), and a few small segments cost more than their records
+    disk_limit = None if fresh_mb is None else 3.0 * fresh_mb + report["vector_store_mb"]
     disk_max = max((s["index_mb"] for s in samples[len(samples) // 6 :]), default=None)
     requests = report["requests"]
     return {
@@ -465,8 +468,10 @@ def run_soak(
     say("soak: a fresh build of the final folder ...")
     report["fresh_build"] = fresh_build(work)
     served = index_records(work.index)
+    # the body each of the driver's records is counted under (the issuer facet's value): the
+    # name as written stays in `issuer`
     report["served_issuers"] = Counter(
-        r["issuer"] for r in served.values() if r.get("issuer") in (SOAK_ISSUER, SOAK_CANONICAL)
+        r["issuer_canonical"] for r in served.values() if r.get("issuer") == SOAK_ISSUER
     )
     if report["fresh_build"]["returncode"] == 0:
         report["comparison"] = compare(served, index_records(work.fresh_index))
