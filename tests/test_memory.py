@@ -13,10 +13,10 @@ import threading
 import time
 import urllib.parse
 import weakref
-from pathlib import Path
 
 from conftest import WEB_FIXTURES, served
 
+from bench.common.load import child_processes
 from search import analysis
 
 TIANJIN = WEB_FIXTURES / "tianjin-port-key-nodes.md"
@@ -53,19 +53,6 @@ def test_a_replaced_dictionary_is_freed_with_its_last_reference(tmp_path, monkey
 
 # ---------------------------------------------------------------------------------------------
 # The served tree after a rebuild
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def _wait_for(condition, timeout: float, step: float = 0.1) -> None:
@@ -136,8 +123,8 @@ def test_workers_are_replaced_after_a_rebuild_and_no_request_fails(
     new_words = (1, ("国家电投集团产融控股股份有限公司技术改造项目",))
     with served(seeds_copy, tmp_path, "--workers", "2") as server:
         arbiter = server.process.pid
-        _wait_for(lambda: len(_children(arbiter)) == 2, 30)
-        workers = _children(arbiter)
+        _wait_for(lambda: len(child_processes(arbiter)) == 2, 30)
+        workers = child_processes(arbiter)
         assert _search(server.port, NEW_WORD) == old_words
         client = KeptAliveClient(server.port, NEW_WORD)
         client.start()
@@ -147,9 +134,9 @@ def test_workers_are_replaced_after_a_rebuild_and_no_request_fails(
                 handle.write(f"\n{NEW_WORD} 100 n\n")
             # a rebuild with the new dictionary, then two workers, neither of those before
             _wait_for(lambda: _search(server.port, NEW_WORD) == new_words, 60)
-            _wait_for(lambda: not _children(arbiter) & workers, 60)
-            _wait_for(lambda: len(_children(arbiter)) == 2, 30)
-            replaced = _children(arbiter)
+            _wait_for(lambda: not child_processes(arbiter) & workers, 60)
+            _wait_for(lambda: len(child_processes(arbiter)) == 2, 30)
+            replaced = child_processes(arbiter)
             answered = len(client.answers)
             _wait_for(lambda: len(client.answers) >= answered + 40, 30)
         finally:

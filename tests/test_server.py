@@ -11,24 +11,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from conftest import WEB_FIXTURES, served
 
+from bench.common.load import child_processes
+
 TOKEN = "server-test-token"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _raw_get(port: int, target: bytes) -> tuple[int, dict]:
@@ -48,7 +36,9 @@ def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
         port = server.port
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30  # the first worker may answer before the second is up
-        while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
+        while (
+            len(workers := child_processes(server.process.pid)) < 2 and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
         assert len(workers) == 2
 
@@ -73,7 +63,7 @@ def test_workers_share_the_index_and_all_see_a_reindex(seeds_copy, tmp_path):
         seen = {_raw_get(port, "/api/search?q=岸电".encode())[1]["generation"] for _ in range(40)}
         totals = {_raw_get(port, "/api/search?q=岸电".encode())[1]["total"] for _ in range(40)}
         assert (seen, totals) == ({generation}, {1})
-        assert sorted(_children(server.process.pid)) == sorted(workers)
+        assert sorted(child_processes(server.process.pid)) == sorted(workers)
 
 
 def test_an_index_of_another_format_is_reported_then_rebuilt_by_serve(seeds_copy, tmp_path):

@@ -47,8 +47,8 @@ class Memory:
     processes: int
 
 
-def process_tree(pid: int) -> list[int]:
-    """`pid` and every living descendant, found through the parent pid of each /proc/*/stat."""
+def _children_of_each() -> dict[int, list[int]]:
+    """Each living process's children, found through the parent pid of each /proc/*/stat."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -58,6 +58,17 @@ def process_tree(pid: int) -> list[int]:
         # the command name may hold spaces and parentheses: the fields follow its last ')'
         fields = text[text.rindex(")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def child_processes(pid: int) -> set[int]:
+    """The living children of `pid` (a server's workers)."""
+    return set(_children_of_each().get(pid, []))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every living descendant."""
+    children = _children_of_each()
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
