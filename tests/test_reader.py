@@ -177,6 +177,17 @@ def mapped_deleted(pid: int, under: Path) -> list[str]:
         )
 
 
+def commit_until_files_go(seeds: Path, root: Path, folder: Path, suffix: str) -> None:
+    """Commit new notices until a merge removed some of `folder`'s files ending in `suffix`."""
+    before = {name for name in os.listdir(folder) if name.endswith(suffix)}
+    for number in range(3, 15):
+        (seeds / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
+        update_index(seeds, root, vectors="skip")
+        if any(not (folder / name).exists() for name in before):
+            return
+    raise AssertionError(f"no merge removed a {suffix} file of {folder.name}")
+
+
 def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds_copy, tmp_path):
     """A thread that took its searcher before a few commits merged that generation's segments
     away still reads their character pairs (a question's ranking): they were mapped lazily, at
@@ -190,13 +201,7 @@ def test_a_generation_in_use_keeps_its_character_pairs_after_later_commits(seeds
         engine.search(SearchRequest(q="试点通知"))  # words only: no pairs read yet
         searcher, generation = engine._current.searcher()
         segments = len(list(searcher.reader().leaf_readers()))
-        before = {name for name in os.listdir(generation.path) if name.endswith(".npy")}
-        for number in range(3, 15):  # until a merge removes some of its files
-            (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
-            update_index(seeds_copy, root, vectors="skip")
-            if any(not (generation.path / name).exists() for name in before):
-                break
-        assert any(not (generation.path / name).exists() for name in before)
+        commit_until_files_go(seeds_copy, root, generation.path, ".npy")
         assert len(generation.scoring.pairs.parts(searcher.reader())) == segments
 
 
@@ -217,13 +222,7 @@ def test_a_searcher_reads_its_records_after_later_commits_removed_its_segments(
         expected = np.concatenate(
             [LENGTHS[length_bytes(leaf, "content")] for leaf, _ in searcher.reader().leaf_readers()]
         )
-        before = {name for name in os.listdir(generation.path) if name.endswith(".col")}
-        for number in range(3, 15):  # until a merge removes some of its files
-            (seeds_copy / f"notice-{number}.md").write_text(notice(number), encoding="utf-8")
-            update_index(seeds_copy, root, vectors="skip")
-            if any(not (generation.path / name).exists() for name in before):
-                break
-        assert any(not (generation.path / name).exists() for name in before)
+        commit_until_files_go(seeds_copy, root, generation.path, ".col")
         records = [searcher.stored_fields(n)["record"] for n in range(searcher.doc_count_all())]
         assert len(records) == generation.columns.live.size
         lengths = generation.scoring.lengths(searcher.reader(), "content")
