@@ -288,6 +288,21 @@ def test_a_pass_started_while_another_prunes_waits_for_it_and_runs(seeds_copy, t
         assert engine.vector_progress() == {"done": 14, "total": 14}
 
 
+def run_behind_a_pass(root: Path, call) -> tuple[threading.Thread, bool]:
+    """`call` started in a thread while this process holds the pass lock, as a pass in the
+    background does; the lock is let go once the thread waits for it (or has ended). Returns
+    the thread and whether it was still waiting then."""
+    with pass_lock(root, queue=True) as held:
+        assert held
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while thread.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return thread, thread.is_alive()
+
+
 def test_update_index_with_vectors_now_waits_for_a_running_pass(seeds_copy, tmp_path):
     root = tmp_path / "index"
     update_index(seeds_copy, root, vectors="skip")
@@ -299,14 +314,7 @@ def test_update_index_with_vectors_now_waits_for_a_running_pass(seeds_copy, tmp_
     def update() -> None:
         results["update"] = update_index(seeds_copy, root, vectors="now")
 
-    with pass_lock(root, queue=True) as held:  # as a pass in the background holds it
-        assert held
-        updating = threading.Thread(target=update, daemon=True)
-        updating.start()
-        deadline = time.monotonic() + 60
-        while updating.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    updating, _ = run_behind_a_pass(root, update)
     updating.join(60)
     assert results["update"].added == ["tianjin.md"]
     with SearchIndex(root) as engine:
@@ -373,15 +381,8 @@ def test_the_vectors_command_waits_for_a_running_pass_then_completes(seeds_copy,
     def command() -> None:
         results["cli"] = CliRunner().invoke(main, ["vectors", "--index", str(root)])
 
-    with pass_lock(root, queue=True) as held:  # as a pass in the background holds it
-        assert held
-        waiting = threading.Thread(target=command, daemon=True)
-        waiting.start()
-        deadline = time.monotonic() + 60
-        while waiting.is_alive() and not _locked(root / PASS_LOCK_FILE, waiting=True):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert waiting.is_alive()
+    waiting, waited = run_behind_a_pass(root, command)
+    assert waited
     waiting.join(120)
     assert results["cli"].exit_code == 0, results["cli"].output
     assert results["cli"].output.splitlines() == [
