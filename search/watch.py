@@ -385,18 +385,14 @@ class SeedsWatcher:
                 )
             )
         except IndexLocked as exc:
-            self._updated()
             log.info("watch: %s; retrying", exc)
             return "locked"
         except SearchError as exc:  # a full disk, an unwritable folder: the last index serves on
             log.error("watch: update failed: %s", exc)
             self.status.last_error = str(exc)
-            self._updated()
             return "failed"
-        except BaseException:
-            self._updated()
-            raise
-        self._updated()
+        finally:
+            self._updated()  # however it ended
         if result.rebuilt:
             # the child loaded the dictionary it rebuilt with; workers forked from here later
             # start with it too (those running follow it themselves, on their next request)
